@@ -1,0 +1,3 @@
+from mnistcli.cli import main
+
+main()

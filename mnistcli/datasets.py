@@ -1,0 +1,205 @@
+"""The dataset registry and loader.
+
+A dataset is four IDX files (train/test images/labels) with known SHA-256 digests. The
+loader returns uint8 arrays and carves the classic validation split (the last 5,000
+training images, as the classic TensorFlow tutorials do) out of the training set as a
+view, without copying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistcli.errors import DataError, DataNotFoundError
+from mnistcli.home import dataset_dir
+from mnistcli.idx import read_idx
+
+DEFAULT_DATASET = "mnist"
+DEFAULT_VALIDATION = 5000
+SPLITS = ("train", "validation", "test")
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    role: str  # train-images, train-labels, test-images, test-labels
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    files: tuple[DatasetFile, ...]
+    mirrors: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    def file(self, role: str) -> DatasetFile:
+        return next(f for f in self.files if f.role == role)
+
+
+def _canonical_files(digests: dict[str, str]) -> tuple[DatasetFile, ...]:
+    names = {
+        "train-images": "train-images-idx3-ubyte.gz",
+        "train-labels": "train-labels-idx1-ubyte.gz",
+        "test-images": "t10k-images-idx3-ubyte.gz",
+        "test-labels": "t10k-labels-idx1-ubyte.gz",
+    }
+    return tuple(DatasetFile(role, filename, digests[role]) for role, filename in names.items())
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        description="MNIST handwritten digits (LeCun, Cortes, Burges)",
+        files=_canonical_files({
+            "train-images": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "test-images": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "test-labels": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        }),
+        mirrors=(
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://yann.lecun.com/exdb/mnist/",
+        ),
+        class_names=tuple(str(d) for d in range(10)),
+    ),
+}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        choices = ", ".join(sorted(DATASETS))
+        raise DataError(f"unknown dataset {name!r}; choose one of: {choices}") from None
+
+
+def resolve_data_dir(data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET) -> Path:
+    """The directory holding a dataset's files: ``data_dir`` if given, else MNIST_HOME's."""
+    return Path(data_dir) if data_dir is not None else dataset_dir(get_dataset(dataset).name)
+
+
+def sha256_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    role: str
+    path: Path
+    status: str  # "verified", "missing", "modified" (digest differs from the registry's)
+    sha256: str | None
+
+
+def verify_files(data_dir: Path | str | None = None,
+                 dataset: str = DEFAULT_DATASET) -> list[FileStatus]:
+    """Check each of the dataset's files against its known SHA-256 digest."""
+    spec = get_dataset(dataset)
+    directory = resolve_data_dir(data_dir, dataset)
+    statuses = []
+    for entry in spec.files:
+        path = directory / entry.filename
+        if not path.is_file():
+            statuses.append(FileStatus(entry.role, path, "missing", None))
+            continue
+        digest = sha256_file(path)
+        status = "verified" if digest == entry.sha256 else "modified"
+        statuses.append(FileStatus(entry.role, path, status, digest))
+    return statuses
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: ``images`` uint8 (N, 28, 28), ``labels`` uint8 (N,)."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarray, np.ndarray]:
+    image_path = directory / spec.file(f"{part}-images").filename
+    label_path = directory / spec.file(f"{part}-labels").filename
+    for path in (image_path, label_path):
+        if not path.is_file():
+            raise DataNotFoundError(
+                f"{spec.name} not found: {path} does not exist. Run `mnist download` first "
+                "(or point --data at a directory holding the four IDX files)"
+            )
+    images = read_idx(image_path)
+    labels = read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(
+            f"{image_path}: expected uint8 images of shape (N, 28, 28), found "
+            f"{images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DataError(
+            f"{label_path}: expected a 1-D uint8 label file, found {labels.dtype} {labels.shape}"
+        )
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_path.name} holds {len(images)} images but {label_path.name} holds "
+            f"{len(labels)} labels"
+        )
+    if len(labels) and int(labels.max()) >= NUM_CLASSES:
+        raise DataError(f"{label_path}: label {int(labels.max())} is not a digit 0-9")
+    return images, labels
+
+
+def load_dataset(data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET,
+                 validation: int = DEFAULT_VALIDATION,
+                 splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
+    """Load the requested splits. ``validation`` images are taken from the end of the
+    training set (views, not copies); ``train`` is what remains before them."""
+    spec = get_dataset(dataset)
+    directory = resolve_data_dir(data_dir, dataset)
+    for split in splits:
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    result: dict[str, Split] = {}
+    if {"train", "validation"} & set(splits):
+        images, labels = _load_pair(directory, spec, "train")
+        if not 0 <= validation < len(labels):
+            raise DataError(
+                f"--validation {validation}: must be between 0 and {len(labels) - 1} "
+                f"(the training set has {len(labels)} images)"
+            )
+        cut = len(labels) - validation
+        if "train" in splits:
+            result["train"] = Split("train", images[:cut], labels[:cut])
+        if "validation" in splits:
+            result["validation"] = Split("validation", images[cut:], labels[cut:])
+    if "test" in splits:
+        images, labels = _load_pair(directory, spec, "test")
+        result["test"] = Split("test", images, labels)
+    return result
+
+
+def load_split(split: str, data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET,
+               validation: int = DEFAULT_VALIDATION) -> Split:
+    """Load one split (``train``, ``validation`` or ``test``)."""
+    return load_dataset(data_dir, dataset, validation, splits=(split,))[split]
+
+
+def data_digests(data_dir: Path | str | None = None,
+                 dataset: str = DEFAULT_DATASET) -> dict[str, str]:
+    """SHA-256 of each file actually used, for run records."""
+    directory = resolve_data_dir(data_dir, dataset)
+    return {f.filename: sha256_file(directory / f.filename) for f in get_dataset(dataset).files
+            if (directory / f.filename).is_file()}

@@ -1,0 +1,29 @@
+"""Domain errors. The CLI turns every MnistError into one ``Error: ...`` line and exit 1."""
+
+
+class MnistError(Exception):
+    """Base class of every error the toolkit reports to a user (bad input, missing data)."""
+
+
+class DataError(MnistError):
+    """A dataset file is missing, truncated, corrupt or inconsistent."""
+
+
+class DataNotFoundError(DataError):
+    """The dataset has not been downloaded."""
+
+
+class DownloadError(MnistError):
+    """No mirror could deliver a verified file."""
+
+
+class ModelError(MnistError):
+    """An unknown model name, a file that is not a model, or an incompatible model."""
+
+
+class RunError(MnistError):
+    """A run directory that is missing, incomplete or cannot be written."""
+
+
+class ImageError(MnistError):
+    """An image that cannot be read or holds no digit."""

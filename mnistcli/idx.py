@@ -1,0 +1,111 @@
+"""Reading and writing IDX files, the format MNIST is distributed in (gzip or raw).
+
+An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of
+dimensions), one big-endian uint32 per dimension, then the values, big-endian.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from mnistcli.errors import DataError
+from mnistcli.fsutil import atomic_path
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# IDX type code -> numpy dtype (big-endian, as stored on disk)
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+TYPE_CODES = {dtype.newbyteorder(">") if dtype.itemsize > 1 else dtype: code
+              for code, dtype in IDX_DTYPES.items()}
+
+
+def read_idx_bytes(path: Path | str) -> bytes:
+    """The decompressed bytes of an IDX file, gzip or raw (detected by content)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes into an array (a read-only view of ``data``, native byte order for
+    uint8). Raises DataError naming ``name`` and what is wrong."""
+    if len(data) < 4:
+        raise DataError(f"{name}: too short to be an IDX file ({len(data)} bytes)")
+    zero, type_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0:
+        raise DataError(f"{name}: not an IDX file (bad magic number 0x{data[:4].hex()})")
+    if type_code not in IDX_DTYPES:
+        raise DataError(f"{name}: unknown IDX data type 0x{type_code:02x}")
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header declares zero dimensions")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DataError(f"{name}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", data[4:header_len])
+    dtype = IDX_DTYPES[type_code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = len(data) - header_len
+    if actual != expected:
+        what = "truncated" if actual < expected else "has trailing bytes"
+        raise DataError(
+            f"{name}: {what}: header declares shape {tuple(shape)} ({expected} bytes of "
+            f"data) but the file holds {actual}"
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    if dtype.itemsize > 1:
+        array = array.astype(dtype.newbyteorder("="))
+    return array
+
+
+def read_idx(path: Path | str) -> np.ndarray:
+    """Read an IDX file (gzip or raw) into a numpy array, validating it against its header."""
+    return parse_idx(read_idx_bytes(path), name=str(path))
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    array = np.asarray(array)
+    disk_dtype = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    if disk_dtype not in TYPE_CODES:
+        raise DataError(f"cannot store dtype {array.dtype} in an IDX file")
+    if array.ndim == 0 or array.ndim > 255:
+        raise DataError(f"cannot store a {array.ndim}-dimensional array in an IDX file")
+    header = struct.pack(">HBB", 0, TYPE_CODES[disk_dtype], array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(disk_dtype).tobytes()
+
+
+def write_idx(path: Path | str, array: np.ndarray, compress: bool | None = None) -> Path:
+    """Write ``array`` as an IDX file, gzip-compressed when ``compress`` (default: when the
+    name ends in ``.gz``). The file appears complete or not at all."""
+    path = Path(path)
+    if compress is None:
+        compress = path.suffix == ".gz"
+    data = encode_idx(array)
+    if compress:
+        # mtime=0 keeps the output byte-identical between runs (reproducible fixtures)
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
