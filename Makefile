@@ -20,9 +20,9 @@ install: $(BIN)/mnist
 # The main job: download MNIST, train, evaluate, predict the fixture images.
 demo: install
 	$(MNIST) download
-	$(MNIST) train --model cnn --out runs/demo
-	$(MNIST) evaluate runs/demo
-	$(MNIST) predict --model runs/demo fixtures/images
+	RUN=$$($(MNIST) train --model cnn) && \
+	$(MNIST) evaluate "$$RUN" && \
+	$(MNIST) predict --model "$$RUN" fixtures/images
 
 test: install
 	$(BIN)/python -m pytest

@@ -71,6 +71,24 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         class_names=tuple(str(d) for d in range(10)),
     ),
+    # Digests as published by TensorFlow Datasets (url_checksums/fashion_mnist.txt) for the
+    # files Zalando Research distributes: the same IDX format and 28x28 images as MNIST.
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        description="Fashion-MNIST: Zalando article images (Xiao, Rasul, Vollgraf)",
+        files=_canonical_files({
+            "train-images": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "train-labels": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "test-images": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "test-labels": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        }),
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ),
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                     "Sneaker", "Bag", "Ankle boot"),
+    ),
 }
 
 

@@ -13,6 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.completion import completion_init
+
+# The app has no --install-completion option, so typer would not register its shell
+# completion classes; without them `_MNIST_COMPLETE=complete_bash mnist` fails.
+completion_init()
 
 # People-facing output (progress, tables, logs). stdout is reserved for data.
 # NO_COLOR is honoured by rich itself.

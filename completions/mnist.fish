@@ -1,0 +1,1 @@
+complete --command mnist --no-files --arguments "(env TERMINAL_WIDTH=10000 _MNIST_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) mnist)" --condition "env TERMINAL_WIDTH=10000 _MNIST_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) mnist"
