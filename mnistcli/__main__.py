@@ -1,3 +1,4 @@
 from mnistcli.cli import main
 
-main()
+# `python -m mnistcli` answers to the same name (and completion variable) as `mnist`.
+main(prog_name="mnist")

@@ -121,9 +121,9 @@ for _name, _module in COMMANDS.items():
     app.command(_name)(_mod.command)
 
 
-def main() -> None:
+def main(prog_name: str | None = None) -> None:
     try:
-        app()
+        app(prog_name=prog_name)
     except BrokenPipeError:
         # `mnist predict DIR | head`: the reader left; not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)

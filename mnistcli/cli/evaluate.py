@@ -1,0 +1,147 @@
+"""``mnist evaluate``: how well a trained model does on a split of the dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistcli.cli.common import (
+    DataDirOption,
+    JsonOption,
+    QuietOption,
+    emit,
+    emit_json,
+    err_console,
+)
+
+
+def read_piped_stdin() -> str | None:
+    """What a previous command piped in, or None when stdin is a terminal or unreadable."""
+    stream = sys.stdin
+    try:
+        if stream is None or stream.isatty():
+            return None
+        return stream.read()
+    except (OSError, ValueError, RuntimeError):  # closed, or replaced by a test harness
+        return None
+
+
+def _report(evaluation) -> None:
+    """People's view, on stderr: summary, per-digit scores, confusion matrix, confusions."""
+    from rich.table import Table
+
+    source = evaluation.model_file or evaluation.run
+    err_console.print(
+        f"{evaluation.model or 'model'} ({source}, {evaluation.backend}) on the "
+        f"{evaluation.split} split of {evaluation.data}: {evaluation.images:,} images",
+        markup=False, soft_wrap=True)
+    err_console.print(f"accuracy [bold]{evaluation.accuracy:.2%}[/]  "
+                      f"loss {evaluation.loss:.4f}  errors {evaluation.errors:,}")
+
+    scores = Table(title="Per digit", title_justify="left")
+    for header in ("digit", "precision", "recall", "F1", "images"):
+        scores.add_column(header, justify="right")
+    for score in evaluation.per_digit:
+        scores.add_row(str(score.digit), f"{score.precision:.4f}", f"{score.recall:.4f}",
+                       f"{score.f1:.4f}", f"{score.support:,}")
+    err_console.print(scores)
+
+    matrix = Table(title="Confusion matrix (row: true, column: predicted)",
+                   title_justify="left")
+    matrix.add_column("", style="bold", justify="right")
+    for digit in range(10):
+        matrix.add_column(str(digit), justify="right")
+    worst = max((count for t, row in enumerate(evaluation.confusion)
+                 for p, count in enumerate(row) if t != p), default=0)
+    for true, row in enumerate(evaluation.confusion):
+        cells = []
+        for predicted, count in enumerate(row):
+            if true == predicted:
+                cells.append(f"[bold green]{count}[/]")
+            elif count == 0:
+                cells.append("[dim]·[/]")
+            else:
+                # the more often confused, the stronger the red
+                style = "bold red" if worst and count >= worst / 2 else "red"
+                cells.append(f"[{style}]{count}[/]")
+        matrix.add_row(str(true), *cells)
+    err_console.print(matrix)
+
+    if evaluation.most_confused:
+        pairs = ", ".join(f"{pair['true']} as {pair['predicted']} ({pair['count']})"
+                          for pair in evaluation.most_confused)
+        err_console.print(f"Most confused: {pairs}", markup=False)
+
+
+def command(
+    run: Annotated[str | None, typer.Argument(
+        metavar="RUN",
+        help="Run directory, or a .tflite/.keras model file. Default: what is piped on "
+        "stdin (a path or `mnist train --json`), else the latest run, else the shipped "
+        "model.", show_default=False)] = None,
+    split: Annotated[str, typer.Option(
+        "--split", help="Which split: test or validation.")] = "test",
+    data: DataDirOption = None,
+    validation: Annotated[int | None, typer.Option(
+        "--validation", metavar="N", min=0,
+        help="Size of the validation split [default: what the run was trained with].",
+        show_default=False)] = None,
+    misclassified: Annotated[int, typer.Option(
+        "--misclassified", metavar="N", min=0,
+        help="Show the N worst mistakes (with --save, draw them).")] = 0,
+    save: Annotated[Path | None, typer.Option(
+        "--save", metavar="PNG",
+        help="Write a grid of the --misclassified worst mistakes to this PNG.",
+        show_default=False)] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate a trained model: accuracy, loss, per-digit precision/recall/F1, the
+    confusion matrix and the most confused pairs.
+
+    The report goes to stderr; stdout gets `key<TAB>value` lines (accuracy, loss, images,
+    errors), or everything with --json. Inference runs the run's model.tflite on LiteRT.
+    Without --data, the dataset the run was trained on is used.
+
+    Example: mnist evaluate RUN --misclassified 24 --save worst.png
+    """
+    if split not in ("test", "validation"):
+        raise typer.BadParameter(f"{split!r}: choose test or validation", param_hint="--split")
+    if save is not None and misclassified == 0:
+        misclassified = 32
+    from mnistcli.evaluation import evaluate_run, save_mistakes_grid
+    from mnistcli.runs import resolve_run
+
+    stdin_text = read_piped_stdin() if run is None else None
+    info = resolve_run(run, stdin_text=stdin_text)
+    if info.source == "shipped" and not quiet:
+        err_console.print("Using the model shipped with mnistcli (no run found).")
+    evaluation, arrays = evaluate_run(info, split=split, data_dir=data, validation=validation,
+                                      misclassified=misclassified)
+    grid = None
+    if save is not None:
+        grid = save_mistakes_grid(save, arrays["images"], arrays["labels"],
+                                  arrays["probabilities"], arrays["mistakes"])
+    if not quiet:
+        _report(evaluation)
+        if evaluation.misclassified and not as_json:
+            shown = ", ".join(f"#{m['index']} {m['true']} as {m['predicted']} "
+                              f"({m['confidence']:.0%})" for m in evaluation.misclassified[:10])
+            err_console.print(f"Worst mistakes: {shown}", markup=False)
+        if grid is not None:
+            err_console.print(f"Wrote {len(arrays['mistakes'])} mistakes to {grid}",
+                              markup=False)
+    if as_json:
+        record = evaluation.to_dict()
+        record["grid"] = str(grid) if grid is not None else None
+        emit_json(record)
+        return
+    emit(f"accuracy\t{evaluation.accuracy:.6f}")
+    emit(f"loss\t{evaluation.loss:.6f}")
+    emit(f"images\t{evaluation.images}")
+    emit(f"errors\t{evaluation.errors}")
+    if grid is not None:
+        emit(f"grid\t{grid}")

@@ -1,0 +1,84 @@
+"""``mnist export``: write a trained model in a format other tools load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistcli.cli.common import (
+    DataDirOption,
+    JsonOption,
+    QuietOption,
+    emit,
+    emit_json,
+    err_console,
+)
+from mnistcli.cli.evaluate import read_piped_stdin
+
+# Listed here for --help only; mnistcli.export.FORMATS is the registry (and importing it
+# would not cost much, but the help should not depend on the core's load order).
+FORMAT_HELP = ("tflite, savedmodel (for TF Serving), keras, csv (dense networks: weights "
+               "per layer + manifest.json), onnx")
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / 1024:.1f} KiB" if size_bytes < 1 << 20 \
+        else f"{size_bytes / (1 << 20):.2f} MiB"
+
+
+def _accuracy(value: float | None) -> str:
+    return f"{value:.2%}" if value is not None else "n/a (no test data)"
+
+
+def command(
+    run: Annotated[str | None, typer.Argument(
+        metavar="[RUN]",
+        help="Run directory or .keras model file. Default: what is piped on stdin, else "
+        "the latest run.", show_default=False)] = None,
+    format_name: Annotated[str, typer.Option(
+        "--format", "-f", metavar="FORMAT", help=f"One of: {FORMAT_HELP}.")] = "tflite",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="PATH",
+        help="File or directory to write [default: RUN/export/<format's name>].",
+        show_default=False)] = None,
+    quantize: Annotated[str | None, typer.Option(
+        "--quantize", metavar="int8",
+        help="tflite only: int8 weights and activations, calibrated on a sample of the "
+        "training images (needs the dataset).", show_default=False)] = None,
+    data: DataDirOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a trained model; print the path written.
+
+    tflite reports the model's size and its accuracy on the test split (when the dataset
+    is there); with --quantize int8 it reports both the int8 and the float model's.
+    Whatever fails, nothing is left half-written.
+
+    Example: mnist export RUN --quantize int8 --out int8.tflite
+    """
+    from mnistcli.export import export_model, get_format
+    from mnistcli.runs import resolve_run
+
+    get_format(format_name)  # an unknown format fails before anything is loaded
+    stdin_text = read_piped_stdin() if run is None else None
+    info = resolve_run(run, stdin_text=stdin_text)
+    validation = (info.record.get("hyperparameters") or {}).get("validation")
+    result = export_model(info.keras_path, info.path, format_name, out=out,
+                          quantize=quantize, data_dir=data, validation=validation)
+    if not quiet:
+        line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"
+        if result["format"] == "tflite":
+            kind = result["quantize"] or "float32"
+            line += f", {kind} test accuracy {_accuracy(result['accuracy'])}"
+            if "float" in result:
+                reference = result["float"]
+                line += (f"; float32: {_size(reference['size_bytes'])}, test accuracy "
+                         f"{_accuracy(reference['accuracy'])}")
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        emit_json(result)
+    else:
+        emit(result["path"])

@@ -1,0 +1,186 @@
+"""``mnist plot-weights``: what the first layer of a trained model looks at, as a picture."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from mnistcli.cli.common import JsonOption, QuietOption, emit, emit_json, err_console
+from mnistcli.cli.evaluate import read_piped_stdin
+
+THUMBNAIL_SIDE = 14  # pixels per map in the terminal: 14 columns by 7 rows
+ASCII_NEGATIVE = "-="  # weak, strong negative (without colour)
+ASCII_POSITIVE = "+#"
+ASCII_RAMP = " .:-=+*#%@"  # for activations (0 and up)
+
+
+def _colour_terminal() -> bool:
+    return err_console.is_terminal and not os.environ.get("NO_COLOR") \
+        and not err_console.no_color
+
+
+def _tile_lines(values: np.ndarray, diverging: bool, colour: bool):
+    """One thumbnail (normalised values) as rich Text lines, two pixel rows per line."""
+    from rich.color import Color
+    from rich.style import Style
+    from rich.text import Text
+
+    from mnistcli.weights import colorize
+
+    if values.shape[0] % 2:
+        values = np.vstack([values, np.zeros((1, values.shape[1]))])
+    upper, lower = values[0::2], values[1::2]
+    lines = []
+    if colour:
+        rgb_upper, rgb_lower = colorize(upper, diverging), colorize(lower, diverging)
+        for row in range(upper.shape[0]):
+            line = Text()
+            for column in range(upper.shape[1]):
+                top, bottom = rgb_upper[row, column].tolist(), rgb_lower[row, column].tolist()
+                line.append("▀", Style(color=Color.from_rgb(*top),
+                                       bgcolor=Color.from_rgb(*bottom)))
+            lines.append(line)
+        return lines
+    mean = (upper + lower) / 2
+    for row in mean:
+        characters = []
+        for value in row.tolist():
+            if diverging:
+                strength = abs(value)
+                ramp = ASCII_NEGATIVE if value < 0 else ASCII_POSITIVE
+                characters.append(" " if strength < 0.15 else ramp[int(strength >= 0.45)])
+            else:
+                level = min(int(value * len(ASCII_RAMP)), len(ASCII_RAMP) - 1)
+                characters.append(ASCII_RAMP[max(level, 0)])
+        lines.append(Text("".join(characters)))
+    return lines
+
+
+def draw_in_terminal(sections) -> None:
+    """A small version of the picture on stderr: each map as a 14x14 thumbnail."""
+    from rich.text import Text
+
+    from mnistcli.weights import thumbnails
+
+    colour = _colour_terminal()
+    gap = 2
+    for section in sections:
+        err_console.print(section.title, markup=False, highlight=False, soft_wrap=True)
+        # small maps (3x3 filters) get two characters per pixel, large ones are shrunk
+        side = min(THUMBNAIL_SIDE, 2 * max(section.maps.shape[1:]))
+        small = thumbnails(section, side)
+        # shrinking averages neighbouring pixels and pales the maps: stretch them back
+        # (all by the same factor, so they still share one scale)
+        peak = float(np.abs(small).max())
+        if peak > 0:
+            small = small / peak
+        tiles = [_tile_lines(values, section.diverging, colour) for values in small]
+        cell = max(side, *(len(label) for label in section.labels))
+        per_row = max(1, min(section.columns, (err_console.width + gap) // (cell + gap)))
+        for start in range(0, len(tiles), per_row):
+            row = range(start, min(start + per_row, len(tiles)))
+            err_console.print((" " * gap).join(section.labels[i].ljust(cell) for i in row)
+                              .rstrip(), markup=False, highlight=False, soft_wrap=True)
+            for line_number in range(math.ceil(side / 2)):
+                line = Text()
+                for position, i in enumerate(row):
+                    if position:
+                        line.append(" " * gap)
+                    line.append_text(tiles[i][line_number])
+                    line.append(" " * (cell - side))
+                err_console.print(line, soft_wrap=True, highlight=False)
+        limit = section.limit * peak if peak > 0 else section.limit
+        scale = (f"-{limit:.3g} .. 0 .. +{limit:.3g}" if section.diverging
+                 else f"0 .. {limit:.3g}")
+        legend = ("blue negative, white zero, red positive" if colour and section.diverging
+                  else "'=' '-' negative, blank zero, '+' '#' positive" if section.diverging
+                  else "dark low, bright high")
+        err_console.print(f"{section.legend} scale {scale} ({legend})", markup=False,
+                          highlight=False, soft_wrap=True)
+
+
+def _load_input_image(path: Path) -> np.ndarray:
+    """An image file as the model sees it (28x28 uint8, white ink on black)."""
+    from mnistcli.images import load_image, preprocess
+
+    return preprocess(load_image(path, name=str(path)), name=str(path))
+
+
+def command(
+    run: Annotated[str | None, typer.Argument(
+        metavar="[RUN]",
+        help="Run directory or .keras model file. Default: what is piped on stdin, else "
+        "the latest run.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="PNG",
+        help="Where to write the picture [default: RUN/weights.png, or RUN/features.png "
+        "with --input].", show_default=False)] = None,
+    units: Annotated[int | None, typer.Option(
+        "--units", "-n", metavar="N", min=1,
+        help="Dense networks: how many first-layer units to draw, the strongest by weight "
+        "norm [default: 16]; CNNs: at most this many filters [default: all].",
+        show_default=False)] = None,
+    input_image: Annotated[Path | None, typer.Option(
+        "--input", metavar="IMAGE",
+        help="CNN only: also draw the feature maps this image produces in the first "
+        "convolutional layers.", show_default=False)] = None,
+    terminal: Annotated[bool | None, typer.Option(
+        "--terminal/--no-terminal",
+        help="Draw a small version on stderr [default: when stdout is a terminal].",
+        show_default=False)] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Draw the weights of a trained model's first layer as a PNG; print its path.
+
+    logreg: one 28x28 map per digit; dense networks: the strongest first-layer units;
+    CNNs: the first convolution's filters (and with --input, the feature maps an image
+    produces). Weights use one colour scale centred on zero: blue negative, white zero,
+    red positive. The minimum and maximum weight go to stderr (and into --json).
+
+    Example: mnist train --model logreg | mnist plot-weights --out weights.png
+    """
+    import sys
+
+    from mnistcli.export import load_keras_model
+    from mnistcli.runs import resolve_run
+    from mnistcli.weights import feature_maps, render, save_png, weight_maps
+
+    stdin_text = read_piped_stdin() if run is None else None
+    info = resolve_run(run, stdin_text=stdin_text)
+    base = info.path if info.path.is_dir() else info.path.parent
+    if out is None:
+        out = base / ("features.png" if input_image is not None else "weights.png")
+    image = _load_input_image(input_image) if input_image is not None else None
+    model = load_keras_model(info.keras_path, info.path)
+    report = weight_maps(model, units=units)
+    sections = list(report.sections)
+    if image is not None:
+        if report.kind != "conv":
+            from mnistcli.errors import ModelError
+
+            raise ModelError(f"--input draws convolutional feature maps; {model.name!r} "
+                             "has no convolution (it is a dense network)")
+        sections += feature_maps(model, image)
+    name = info.model or model.name
+    where = info.path.name if info.path.is_dir() else f"{info.path.parent.name}/{info.path.name}"
+    picture = render(sections, heading=f"{name}: {where}")
+    save_png(picture, out)
+
+    if not quiet:
+        err_console.print(f"{name}: layer {report.layer!r} weights: min "
+                          f"{report.minimum:.4g}, max {report.maximum:.4g}", markup=False,
+                          highlight=False, soft_wrap=True)
+    if terminal if terminal is not None else sys.stdout.isatty():
+        draw_in_terminal(sections)
+    if as_json:
+        emit_json({"path": str(out), "run": str(info.path), "model": name,
+                   **report.summary(), "width": picture.width, "height": picture.height,
+                   "input": str(input_image) if input_image is not None else None})
+    else:
+        emit(str(out))

@@ -1,0 +1,227 @@
+"""``mnist train``: train a zoo model into a run directory and print its path."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistcli.cli.common import (
+    DataDirOption,
+    JsonOption,
+    QuietOption,
+    ValidationOption,
+    emit,
+    emit_json,
+    err_console,
+)
+from mnistcli.datasets import DEFAULT_VALIDATION
+from mnistcli.models import DEFAULT_MODEL, MODELS
+
+# What a shell reports for a process stopped by SIGINT (128 + 2): scripts see that the
+# run is not complete, yet stdout still names the interrupted run for --resume.
+EXIT_INTERRUPTED = 130
+
+
+def _fmt(value: float) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.4f}"
+
+
+def _make_observer(quiet: bool):
+    from mnistcli.training import TrainingObserver
+
+    class Silent(TrainingObserver):
+        pass
+
+    class Reporter(TrainingObserver):
+        """An epoch bar and a batch bar with live loss/accuracy and ETA on a terminal;
+        one line per epoch otherwise (logs, pipes, CI)."""
+
+        def __init__(self) -> None:
+            self.live = err_console.is_terminal
+            self.progress = None
+            self.epochs = 0
+
+        def on_train_begin(self, *, run_name, epochs, initial_epoch, steps_per_epoch,
+                           parameters):
+            self.epochs = epochs
+            start = f" from epoch {initial_epoch + 1}" if initial_epoch else ""
+            err_console.print(f"Training {run_name}: {epochs} epochs of {steps_per_epoch} "
+                              f"batches{start}, {parameters:,} parameters", markup=False)
+            if not self.live:
+                return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description:>10}"), BarColumn(bar_width=24),
+                MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=err_console,
+            )
+            self.epoch_task = self.progress.add_task("epochs", total=epochs,
+                                                     completed=initial_epoch, metrics="")
+            self.batch_task = self.progress.add_task("batches", total=steps_per_epoch,
+                                                     metrics="")
+            self.progress.start()
+
+        def on_epoch_begin(self, epoch):
+            if self.progress:
+                self.progress.reset(self.batch_task, description=f"epoch {epoch + 1}",
+                                    metrics="")
+
+        def on_batch_end(self, step, loss, accuracy):
+            if self.progress:
+                self.progress.update(self.batch_task, completed=step + 1,
+                                     metrics=f"loss {loss:.4f} acc {accuracy:.4f}")
+
+        def on_epoch_end(self, row):
+            line = (f"epoch {row['epoch']}/{self.epochs}  loss {_fmt(row['loss'])}  "
+                    f"accuracy {_fmt(row['accuracy'])}  val_loss {_fmt(row['val_loss'])}  "
+                    f"val_accuracy {_fmt(row['val_accuracy'])}  {row['seconds']:.1f}s")
+            if self.progress:
+                self.progress.update(self.epoch_task, advance=1,
+                                     metrics=f"val acc {_fmt(row['val_accuracy'])}")
+                self.progress.console.print(line, markup=False, soft_wrap=True)
+            else:
+                err_console.print(line, markup=False, soft_wrap=True)
+
+        def on_interrupt(self):
+            err_console.print("[yellow]Interrupted: stopping after this batch "
+                              "(Ctrl-C again to abort without saving)[/]")
+
+        def on_phase(self, text):
+            if not self.progress:
+                err_console.print(f"{text}...", markup=False)
+
+        def on_train_end(self):
+            if self.progress:
+                self.progress.stop()
+                self.progress = None
+
+    return Silent() if quiet else Reporter()
+
+
+def _summary_table(result) -> None:
+    from rich.table import Table
+
+    record = result.record
+    metrics = record["metrics"]
+    table = Table(title=f"Run {record['name']}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    status = record["status"]
+    colour = "green" if status == "completed" else "yellow"
+    epochs = f"{record['epochs_completed']} of {record['hyperparameters']['epochs']}"
+    rows = [
+        ("model", record["model"]),
+        ("status", f"[{colour}]{status}[/]"),
+        ("epochs", epochs),
+        ("test accuracy", f"{metrics['test_accuracy']:.2%}"),
+        ("test loss", f"{metrics['test_loss']:.4f}"),
+        ("validation accuracy", "-" if metrics["val_accuracy"] is None
+         else f"{metrics['val_accuracy']:.2%}"),
+        ("training time", f"{record['training_seconds']:.1f} s"),
+        ("parameters", f"{record['parameters']:,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    err_console.print(table)
+    if status != "completed":
+        err_console.print(f"Continue it with: mnist train --resume {result.run.path}",
+                          markup=False)
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", metavar="NAME",
+                 help=f"Zoo model to train: {', '.join(MODELS) or DEFAULT_MODEL} "
+                 f"[default: {DEFAULT_MODEL}]. See `mnist models`.",
+                 show_default=False),
+]
+
+
+def command(
+    model: ModelOption = None,
+    epochs: Annotated[int | None, typer.Option(
+        "--epochs", "-e", min=1, help="Epochs [default: the model's recipe].")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", "-b", min=1, help="Batch size [default: the model's recipe].")] = None,
+    learning_rate: Annotated[float | None, typer.Option(
+        "--learning-rate", "--lr",
+        help="Peak learning rate [default: the model's recipe].")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        "--optimizer", metavar="NAME",
+        help="adam, adamw, sgd or rmsprop [default: the model's recipe].")] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Random seed: the same seed on the same data gives the same "
+        "weights.")] = 0,
+    validation: ValidationOption = DEFAULT_VALIDATION,
+    data: DataDirOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="DIR",
+        help="Run directory to create [default: MNIST_HOME/runs/<UTC time>-<model>].",
+        show_default=False)] = None,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", metavar="RUN",
+        help="Continue an interrupted run (its directory) to its planned epochs.")] = None,
+    list_models: Annotated[bool, typer.Option(
+        "--list", help="List the zoo models (as `mnist models`) and exit.")] = False,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, hidden=True,
+        help="Train at most N batches per epoch (quick checks).")] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a model from the zoo and print the run directory on stdout.
+
+    Progress and a summary go to stderr; the run directory (model.keras, model.tflite,
+    history.csv, run.json) appears only when complete. Ctrl-C stops after the current
+    batch and keeps the last completed epoch as an "interrupted" run (exit code 130);
+    --resume RUN continues it.
+
+    Example: mnist train --model logreg --epochs 5 | mnist evaluate
+    """
+    if list_models:
+        from mnistcli.cli.models import show_models
+
+        show_models(as_json)
+        return
+
+    from mnistcli import training
+
+    observer = _make_observer(quiet)
+    if resume is not None:
+        changed = [name for name, value in (("--model", model), ("--batch-size", batch_size),
+                                            ("--learning-rate", learning_rate),
+                                            ("--optimizer", optimizer), ("--out", out),
+                                            ("--max-steps", max_steps))
+                   if value is not None]
+        if changed:
+            raise typer.BadParameter(
+                f"{', '.join(changed)} cannot change when resuming a run", param_hint="--resume")
+        result = training.resume(resume, observer=observer, epochs=epochs, data_dir=data)
+    else:
+        config = training.make_config(
+            model or DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, optimizer=optimizer, seed=seed,
+            validation=validation, data_dir=data, max_steps=max_steps)
+        result = training.train(config, out=out, observer=observer)
+
+    if not quiet:
+        _summary_table(result)
+    if as_json:
+        emit_json(result.summary())
+    else:
+        emit(str(result.run.path))
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)

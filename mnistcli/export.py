@@ -1,0 +1,414 @@
+"""Taking a trained model elsewhere: TensorFlow Lite, SavedModel, Keras, CSV and ONNX.
+
+A registry (name -> ExportFormat) lists the formats; ``export_model`` writes one of them.
+Every export is atomic: it is written under a temporary name beside ``out`` and renamed
+into place only when complete, so a failure leaves nothing behind (and an existing
+``out`` is only replaced by a complete new one).
+
+Every exported model takes what the Keras model takes: float32 images (N, 28, 28, 1) with
+pixels scaled to [0, 1] (pixel / 255), and gives the 10 digit probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistcli.errors import DataError, ModelError, RunError
+
+EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
+REPRESENTATIVE_SAMPLES = 500  # training images that calibrate int8 quantisation
+REPRESENTATIVE_SEED = 0
+QUANTIZE_CHOICES = ("int8",)
+ONNX_OPSET = 17
+CSV_FORMAT_NAME = "dense-theta-csv"
+CSV_MANIFEST = "manifest.json"
+# activations the CSV manifest can name, with the formula a hand-written version uses
+CSV_ACTIVATIONS = {
+    "linear": "z",
+    "relu": "max(z, 0)",
+    "sigmoid": "1 / (1 + exp(-z))",
+    "tanh": "tanh(z)",
+    "softmax": "exp(z - max(z)) / sum(exp(z - max(z)))",
+}
+# layers that do nothing at inference time, or only reshape, in a dense network
+CSV_PASSIVE_LAYERS = {"InputLayer", "Flatten", "Dropout", "Reshape"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    quantize: str | None = None
+    data_dir: Path | None = None  # the dataset, for int8 calibration and accuracy
+    validation: int | None = None  # the run's validation size (calibrate on its train split)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    description: str
+    default_name: str  # under RUN/export/
+    directory: bool  # the artifact is a directory (savedmodel, csv)
+    suffix: str | None  # a required file suffix (keras loads only *.keras)
+    write: Callable[[Any, Path, ExportOptions], dict[str, Any]]
+    check: Callable[[Any], None] | None = None  # raises ModelError if the model doesn't fit
+
+
+# ------------------------------------------------------------------------------- helpers
+
+def _stdout_to_stderr():
+    """TensorFlow and Keras print on stdout (from Python and C++), which carries data only:
+    the training code's redirection sends it to stderr at the file-descriptor level."""
+    from mnistcli.training import _stdout_to_stderr as redirect
+
+    return redirect()
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def _flat_layers(model) -> list:
+    flat = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            flat.extend(_flat_layers(layer))
+        else:
+            flat.append(layer)
+    return flat
+
+
+def _input_signature():
+    import tensorflow as tf
+
+    return [tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image")]
+
+
+# -------------------------------------------------------------------------------- tflite
+
+def _int8_tflite_bytes(model, representative: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # int8 weights and activations; the interface stays float32 so every consumer
+    # (mnist predict, evaluate) feeds it the same [0, 1] images as the float model
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = representative.astype(np.float32)[..., None] / np.float32(255.0)
+
+    def representative_dataset():
+        for sample in samples:
+            yield [sample[None]]
+
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        with _stdout_to_stderr():
+            return converter.convert()
+    except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
+        raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
+
+
+def _test_split(options: ExportOptions):
+    """The test split if the dataset is there, else None (accuracy is then not reported)."""
+    from mnistcli.datasets import load_split
+
+    try:
+        return load_split("test", options.data_dir)
+    except DataError:
+        return None
+
+
+def _accuracy(tflite_path: Path, split) -> float:
+    from mnistcli.inference import load_predictor
+
+    probabilities = load_predictor(tflite_path).predict_proba(split.images)
+    return float(np.mean(np.argmax(probabilities, axis=1) == split.labels))
+
+
+def _representative_sample(options: ExportOptions) -> np.ndarray:
+    from mnistcli.datasets import DEFAULT_VALIDATION, load_split
+
+    validation = DEFAULT_VALIDATION if options.validation is None else options.validation
+    try:
+        train = load_split("train", options.data_dir, validation=validation)
+    except DataError as exc:
+        raise DataError(f"int8 quantisation calibrates on training images: {exc}") from None
+    rng = np.random.default_rng(REPRESENTATIVE_SEED)
+    count = min(REPRESENTATIVE_SAMPLES, len(train))
+    return train.images[np.sort(rng.choice(len(train), size=count, replace=False))]
+
+
+def _write_tflite(model, target: Path, options: ExportOptions) -> dict[str, Any]:
+    from mnistcli.training import convert_to_tflite
+
+    test = _test_split(options)
+    details: dict[str, Any] = {"quantize": options.quantize,
+                               "accuracy_split": "test" if test is not None else None}
+    if options.quantize is None:
+        _convert_float(convert_to_tflite, model, target)
+        details["accuracy"] = _accuracy(target, test) if test is not None else None
+        return details
+    sample = _representative_sample(options)
+    target.write_bytes(_int8_tflite_bytes(model, sample))
+    details["accuracy"] = _accuracy(target, test) if test is not None else None
+    details["representative_samples"] = len(sample)
+    # the float model, for comparison: measured in the scratch directory, not kept
+    float_path = target.with_name(f".float-{target.name}")
+    _convert_float(convert_to_tflite, model, float_path)
+    details["float"] = {
+        "size_bytes": float_path.stat().st_size,
+        "accuracy": _accuracy(float_path, test) if test is not None else None,
+    }
+    float_path.unlink()
+    return details
+
+
+def _convert_float(convert_to_tflite, model, path: Path) -> None:
+    """The same float32 conversion `mnist train` uses for a run's model.tflite."""
+    try:
+        with _stdout_to_stderr():
+            convert_to_tflite(model, path)
+    except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
+        raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
+
+
+# ------------------------------------------------------------------- savedmodel, keras, onnx
+
+def _write_savedmodel(model, target: Path, options: ExportOptions) -> dict[str, Any]:
+    try:
+        with _stdout_to_stderr():
+            model.export(str(target), format="tf_saved_model", verbose=False)
+    except Exception as exc:
+        raise ModelError(f"SavedModel export failed: {exc}") from None
+    return {"signature": "serving_default", "input": "image: float32 (N, 28, 28, 1) in [0, 1]"}
+
+
+def _write_keras(model, target: Path, options: ExportOptions) -> dict[str, Any]:
+    with _stdout_to_stderr():
+        model.save(target)
+    return {}
+
+
+def _write_onnx(model, target: Path, options: ExportOptions) -> dict[str, Any]:
+    try:
+        import tf2onnx
+    except ImportError:
+        raise ModelError("the onnx format needs the tf2onnx package: "
+                         "pip install 'mnistcli[onnx]' (or pip install tf2onnx)") from None
+    try:
+        with _stdout_to_stderr():
+            tf2onnx.convert.from_keras(model, input_signature=_input_signature(),
+                                       opset=ONNX_OPSET, output_path=str(target))
+    except Exception as exc:
+        raise ModelError(f"ONNX conversion failed: {exc}") from None
+    return {"opset": ONNX_OPSET, "input": "image: float32 (N, 28, 28, 1) in [0, 1]"}
+
+
+# ----------------------------------------------------------------------------------- csv
+
+def dense_layers(model) -> list[tuple[Any, str]]:
+    """The model's Dense layers with the activation applied after each, if the model is a
+    plain dense network (what the CSV format can describe); else ModelError."""
+    layers: list[tuple[Any, str]] = []
+    for layer in _flat_layers(model):
+        kind = type(layer).__name__
+        if kind in CSV_PASSIVE_LAYERS:
+            continue
+        if kind == "Dense":
+            layers.append((layer, layer.activation.__name__))
+            continue
+        if kind in ("Activation", "ReLU", "Softmax") and layers and layers[-1][1] == "linear":
+            name = {"ReLU": "relu", "Softmax": "softmax"}.get(kind)
+            if kind == "Activation":
+                name = layer.activation.__name__
+            if kind == "ReLU" and (layer.max_value is not None or layer.negative_slope != 0
+                                   or layer.threshold != 0):
+                name = None
+            if name:
+                layers[-1] = (layers[-1][0], name)
+                continue
+        raise ModelError(
+            f"the csv format is for dense networks (Flatten, Dense, Dropout), but "
+            f"{model.name!r} has a {kind} layer ({layer.name!r}); use tflite, savedmodel, "
+            "keras or onnx for it"
+        )
+    if not layers:
+        raise ModelError(f"the csv format needs Dense layers; {model.name!r} has none")
+    for layer, activation in layers:
+        if activation not in CSV_ACTIVATIONS:
+            raise ModelError(
+                f"the csv format supports the activations {', '.join(CSV_ACTIVATIONS)}; "
+                f"layer {layer.name!r} uses {activation!r}"
+            )
+    return layers
+
+
+def _check_csv(model) -> None:
+    dense_layers(model)
+
+
+def _write_csv(model, target: Path, options: ExportOptions) -> dict[str, Any]:
+    target.mkdir()
+    described = []
+    for number, (layer, activation) in enumerate(dense_layers(model), start=1):
+        weights = layer.get_weights()  # [kernel] or [kernel, bias]
+        kernel = np.asarray(weights[0], dtype=np.float64)
+        bias = (np.asarray(weights[1], dtype=np.float64) if len(weights) > 1
+                else np.zeros(kernel.shape[1]))
+        theta = np.vstack([bias[None, :], kernel])  # row 0: biases, row i: input unit i
+        filename = f"layer{number}.csv"
+        # 9 significant digits round-trip float32 exactly
+        np.savetxt(target / filename, theta, delimiter=",", fmt="%.9g")
+        described.append({
+            "file": filename,
+            "name": layer.name,
+            "inputs": int(kernel.shape[0]),
+            "units": int(kernel.shape[1]),
+            "rows": int(theta.shape[0]),
+            "columns": int(theta.shape[1]),
+            "activation": activation,
+            "activation_formula": CSV_ACTIVATIONS[activation],
+        })
+    manifest = {
+        "format": CSV_FORMAT_NAME,
+        "version": 1,
+        "model": model.name,
+        "input": {
+            "size": 784,
+            "from": "a 28x28 greyscale image, white digit on black, flattened row by row "
+                    "(pixel at row r, column c is input r * 28 + c)",
+            "scaling": "pixel / 255",
+        },
+        "layers": described,
+        "output": "probabilities of the digits 0-9; the prediction is the largest",
+        "how": "a = the 784 scaled pixels; for each layer in order: theta = the CSV as a "
+               "matrix (rows x columns); z[j] = theta[0][j] + sum_i a[i] * theta[i + 1][j]; "
+               "a = activation(z). Dropout layers are left out: they do nothing at "
+               "prediction time.",
+    }
+    (target / CSV_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return {"files": [layer["file"] for layer in described] + [CSV_MANIFEST],
+            "layers": len(described)}
+
+
+# ------------------------------------------------------------------------------ registry
+
+FORMATS: dict[str, ExportFormat] = {
+    "tflite": ExportFormat(
+        "tflite", "TensorFlow Lite flatbuffer for LiteRT (float, or int8 with --quantize)",
+        "model.tflite", directory=False, suffix=None, write=_write_tflite),
+    "savedmodel": ExportFormat(
+        "savedmodel", "TensorFlow SavedModel directory, for TF Serving",
+        "savedmodel", directory=True, suffix=None, write=_write_savedmodel),
+    "keras": ExportFormat(
+        "keras", "Keras 3 model file (.keras)",
+        "model.keras", directory=False, suffix=".keras", write=_write_keras),
+    "csv": ExportFormat(
+        "csv", "dense networks: one CSV of weights per layer (theta layout) + manifest.json",
+        "csv", directory=True, suffix=None, write=_write_csv, check=_check_csv),
+    "onnx": ExportFormat(
+        "onnx", "ONNX model (needs tf2onnx)",
+        "model.onnx", directory=False, suffix=None, write=_write_onnx),
+}
+
+
+def get_format(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}"
+        ) from None
+
+
+def default_destination(run_path: Path, fmt: ExportFormat, quantize: str | None) -> Path:
+    """RUN/export/<name>, or beside a bare model file."""
+    base = run_path if run_path.is_dir() else run_path.parent
+    name = fmt.default_name
+    if quantize:
+        stem, dot, suffix = name.partition(".")
+        name = f"{stem}-{quantize}{dot}{suffix}"
+    return base / EXPORT_DIR / name
+
+
+def load_keras_model(path: Path | None, where: Path):
+    """The Keras model of a run; ``path`` None means the run has only a .tflite."""
+    if path is None:
+        raise ModelError(
+            f"{where}: this needs the Keras model (model.keras), and only a TensorFlow Lite "
+            "model is there; pass a run directory made by `mnist train` or a .keras file"
+        )
+    import keras
+
+    try:
+        with _stdout_to_stderr():
+            return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many types for a file that is not a model
+        raise ModelError(f"{path}: not a valid Keras model ({exc})") from None
+
+
+def _publish(built: Path, out: Path) -> None:
+    """Move a finished artifact to ``out``, replacing what was there only now."""
+    if out.is_dir() and not out.is_symlink():
+        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, trash)
+        try:
+            os.replace(built, out)
+        except OSError:
+            os.replace(trash, out)  # put the old one back
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(built, out)
+
+
+def export_model(keras_path: Path | None, run_path: Path, format_name: str,
+                 out: Path | None = None, quantize: str | None = None,
+                 data_dir: Path | None = None, validation: int | None = None,
+                 model=None) -> dict[str, Any]:
+    """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name``.
+
+    Returns a record: format, path, size_bytes and what the format adds (for tflite: the
+    test accuracy, and with int8 the float model's size and accuracy for comparison).
+    """
+    fmt = get_format(format_name)
+    if quantize is not None:
+        if quantize not in QUANTIZE_CHOICES:
+            raise ModelError(f"unknown quantisation {quantize!r}; choose one of: "
+                             f"{', '.join(QUANTIZE_CHOICES)}")
+        if fmt.name != "tflite":
+            raise ModelError(f"--quantize applies to the tflite format, not {fmt.name}")
+    out = Path(out) if out is not None else default_destination(run_path, fmt, quantize)
+    if fmt.suffix and out.suffix != fmt.suffix:
+        raise RunError(f"{out}: a {fmt.name} export must be named *{fmt.suffix}")
+    if not fmt.directory and out.is_dir():
+        raise RunError(f"{out}: is a directory; name the {fmt.name} file to write")
+    if fmt.directory and out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a directory")
+    if model is None:
+        model = load_keras_model(keras_path, run_path)
+    if fmt.check is not None:
+        fmt.check(model)  # before anything is written
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        built = scratch / out.name
+        details = fmt.write(model, built,
+                            ExportOptions(quantize, Path(data_dir) if data_dir else None,
+                                          validation))
+        size = _size(built)
+        _publish(built, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"format": fmt.name, "path": str(out), "size_bytes": size,
+            "source": str(keras_path), **details}

@@ -1,0 +1,586 @@
+"""Reading real-world digit images and turning them into what the models were trained on.
+
+MNIST digits were made by taking a scanned digit, cropping it to its ink, scaling the
+longer side to 20 pixels (keeping the aspect ratio, anti-aliased) and placing it in a
+28x28 field so that its centre of mass sits at the centre: white ink on black. This module
+does the same to any picture of a digit::
+
+    image = load_image("photo.jpg")          # any format Pillow reads; "-" reads stdin
+    pixels = preprocess(image)               # uint8 (28, 28), white ink on black
+
+    for item in prepare_images(["a.png", "scans/", "-"]):   # a batch, file by file
+        item.pixels  # or item.error (an ImageError), never both
+
+Steps (``preprocess``): greyscale (transparent canvas drawings composited onto a
+background that contrasts with their strokes); polarity (dark ink on light paper is
+inverted, light ink on dark is kept, judged by which Otsu class the border belongs to);
+background removal (a plane fitted to the border, so a photo's lighting gradient goes
+too); noise suppression (a floor of four times the border's noise, then the ink level
+stretched to full white); crop to the ink's bounding box, ignoring small specks cut off
+from the digit by empty rows or columns; thin strokes thickened to MNIST's stroke width;
+longer side scaled to 20 px; centred by centre of mass in 28x28. A 28x28 image that is
+already like that passes through unchanged.
+
+Pure numpy and Pillow: no typer, rich or tensorflow.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mnistcli.errors import ImageError
+
+STDIN = "-"
+# Larger images are refused before decoding: a decompression bomb (a small file claiming
+# billions of pixels) must not exhaust memory. 50 megapixels covers any phone photo.
+MAX_PIXELS = 50_000_000
+# Suffixes picked up when a directory is given (files named explicitly are always tried).
+IMAGE_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+    ".webp", ".pgm", ".ppm", ".pbm", ".pnm",
+})
+
+FIELD = 28  # the MNIST image side
+BOX = 20  # the longer side of the digit's bounding box in MNIST
+# MNIST puts the intensity-weighted centre at (14.0, 14.0) in pixel coordinates (pixel
+# centres at integers): measured over the 10,000 test images, mean 14.01/13.99.
+CENTRE = 14.0
+# Working resolution: larger crops are max-pooled down to this first (keeps thin strokes).
+WORK_SIDE = 160
+# Above this side, images are box-reduced right after decoding (a 12 MP photo of a digit
+# carries no more information at 28x28 than a 1,000 px one, and decodes ~10x slower).
+DECODE_SIDE = 1024
+# Ink must differ from the background by at least this much (fraction of full scale)...
+MIN_CONTRAST = 0.06
+# ...and by this many standard deviations of the background's noise.
+MIN_CONTRAST_SIGMAS = 6.0
+# Pixels less than this many noise standard deviations above the background are zeroed,
+# and, whatever the noise, those under this share of the ink level (JPEG and WebP ringing
+# around strokes, a few grey levels, would otherwise widen the ink's box).
+NOISE_FLOOR_SIGMAS = 4.0
+MIN_FLOOR = 0.06
+# A run of rows (or columns) cut off from the rest by empty ones, holding less than this
+# share of the ink, is a speck (dust, a stray mark), not part of the digit.
+SPECK_MASS = 0.02
+# Stroke width in the 20 px box as stroke_width() measures it: MNIST's median is 1.8, its
+# 5th percentile 1.2. Thinner strokes (a fine pen on a large canvas) are thickened.
+MIN_STROKE = 1.3
+TARGET_STROKE = 2.0
+# "Already MNIST-like": a 28x28 image whose ink box is about 20 px and whose centre of
+# mass is within a pixel of the centre is kept as it is.
+PASS_BOX_RANGE = (18, 22)
+PASS_CENTRE_TOLERANCE = 1.0
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One input's outcome: ``pixels`` (uint8 28x28) or ``error``, never both."""
+
+    source: str  # the path as given (or found in a directory), "-" for stdin
+    pixels: np.ndarray | None = None
+    error: ImageError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_image(source: str | Path | bytes | BinaryIO, name: str | None = None,
+               stdin: BinaryIO | None = None) -> Image.Image:
+    """Decode an image fully (so a truncated file fails here), EXIF orientation applied.
+
+    ``source``: a path, ``"-"`` (read ``stdin``, default ``sys.stdin.buffer``), raw bytes
+    or a binary file object. ``name`` is what error messages call it. Multi-frame images
+    (GIF, TIFF) give their first frame. Raises ImageError.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        name = name or "<bytes>"
+        handle: BinaryIO | str = io.BytesIO(source)
+    elif isinstance(source, (str, Path)) and str(source) == STDIN:
+        name = name or STDIN
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read()
+        if not data:
+            raise ImageError(f"{name}: nothing on stdin (expected an image's bytes)")
+        handle = io.BytesIO(data)
+    elif isinstance(source, (str, Path)):
+        name = name or str(source)
+        handle = str(source)  # a missing file or a directory fails in open() below
+    else:
+        name = name or getattr(source, "name", None) or "<stream>"
+        handle = source
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit and raises above twice it; both are errors here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(
+                    f"{name}: too large ({width}x{height} = {width * height / 1e6:.0f} "
+                    f"megapixels; the limit is {MAX_PIXELS / 1e6:.0f}), refusing to decode"
+                )
+            if width == 0 or height == 0:
+                raise ImageError(f"{name}: empty image ({width}x{height})")
+            if max(width, height) > DECODE_SIDE and image.format == "JPEG":
+                # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far faster for photos
+                image.draft(image.mode, (DECODE_SIDE, DECODE_SIDE))
+            image.load()
+            if _may_have_orientation(image):
+                image = ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: too large, refusing to decode (decompression bomb?): "
+                         f"{exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        # truncated data ("image file is truncated"), broken chunks, bad headers ...
+        raise ImageError(f"{name}: unreadable or corrupt image ({exc})") from None
+    return image
+
+
+def _may_have_orientation(image: Image.Image) -> bool:
+    """Whether an EXIF orientation tag can be present (reading EXIF costs more than
+    decoding a small PNG, and a directory of 10,000 digits should not pay for it)."""
+    return image.format in ("TIFF", "MPO") or any(
+        key in image.info for key in ("exif", "Raw profile type exif", "xmp", "XML:com.adobe.xmp"))
+
+
+# ---------------------------------------------------------------- greyscale
+
+
+def _standard_mode(image: Image.Image) -> Image.Image:
+    """One of L, LA, RGB, RGBA, I (16/32-bit integer) or F (float)."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return image
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I;16"):
+        return image.convert("I")
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return image.convert("RGBA" if mode == "RGBa" else "LA")
+    if "A" in mode:
+        return image.convert("RGBA")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV ...
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    # ITU-R 601-2, as Pillow's own L conversion
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Greyscale float32 in [0, 1] (0 black). Transparency is composited: onto a
+    background that contrasts with the strokes when few pixels are opaque (a canvas
+    drawing), onto the opaque content's own typical level when most are (a photo with a
+    transparent margin)."""
+    sixteen_bit = image.mode.startswith("I;16")
+    image = _standard_mode(image)
+    longest = max(image.size)
+    if longest > DECODE_SIDE:
+        image = image.reduce(math.ceil(longest / DECODE_SIDE))
+    mode = image.mode
+    if mode == "L":
+        return np.asarray(image, dtype=np.float32) / np.float32(255)
+    if mode == "RGB":
+        return _luminance(np.asarray(image, dtype=np.float32)) / np.float32(255)
+    if mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        if sixteen_bit or (mode == "I" and 0 <= low and high <= 65535 and high > 255):
+            return values / np.float32(65535)
+        if 0 <= low and high <= (1.0 if mode == "F" else 255):
+            return values / np.float32(1.0 if mode == "F" else 255)
+        span = high - low
+        return (values - low) / np.float32(span if span > 0 else 1)
+    pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
+    alpha = pixels[..., -1]
+    grey = pixels[..., 0] if mode == "LA" else _luminance(pixels[..., :3])
+    if alpha.min() >= 1.0:
+        return grey
+    opaque = alpha > 0.5
+    if not opaque.any():
+        return np.zeros_like(grey)  # fully transparent: blank, reported as "no ink" later
+    typical = _quantile(grey[opaque], 0.5)
+    if opaque.mean() < 0.5:
+        # strokes on a transparent canvas: the canvas is paper that contrasts with them
+        background = 1.0 if typical < 0.5 else 0.0
+    else:
+        # an opaque picture with transparent parts: those parts look like the paper
+        background = typical
+    return grey * alpha + np.float32(background) * (1 - alpha)
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """The threshold that best separates two classes of ``values`` (Otsu's method)."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return low
+    histogram, edges = np.histogram(values, bins=bins, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(histogram, dtype=np.float64)
+    total = weight[-1]
+    mass = np.cumsum(histogram * centres)
+    below = weight[:-1]
+    above = total - below
+    valid = (below > 0) & (above > 0)
+    mean_below = np.where(valid, mass[:-1] / np.maximum(below, 1), 0)
+    mean_above = np.where(valid, (mass[-1] - mass[:-1]) / np.maximum(above, 1), 0)
+    between = np.where(valid, below * above * (mean_below - mean_above) ** 2, -1)
+    return float(edges[1:][int(np.argmax(between))])
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    """The q-quantile (nearest rank) of a non-empty array, by partial sorting."""
+    flat = values.ravel()
+    rank = min(int(round(q * (flat.size - 1))), flat.size - 1)
+    return float(np.partition(flat, rank)[rank])
+
+
+def _border_mask(shape: tuple[int, int]) -> np.ndarray:
+    height, width = shape
+    band = max(1, round(min(height, width) * 0.03))
+    mask = np.zeros(shape, dtype=bool)
+    mask[:band] = mask[-band:] = True
+    mask[:, :band] = mask[:, -band:] = True
+    return mask
+
+
+def _fit_plane(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Least-squares a + b*row + c*col, as coefficients."""
+    design = np.stack([np.ones_like(rows), rows, cols], axis=1).astype(np.float64)
+    coefficients, *_ = np.linalg.lstsq(design, values.astype(np.float64), rcond=None)
+    return coefficients
+
+
+def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
+    """Greyscale [0, 1] -> float32 ink map: the digit's ink in (0, 1] on an exact-zero
+    background, whatever the polarity, lighting and noise of the picture. Raises
+    ImageError when there is no ink."""
+    low, high = float(grey.min()), float(grey.max())
+    if high - low < MIN_CONTRAST:
+        raise ImageError(f"{name}: no ink found (the image is blank or uniform)")
+    threshold = otsu_threshold(grey)
+    border = _border_mask(grey.shape)
+    upper = grey > threshold
+    bright_border = float(upper[border].mean())
+    if bright_border > 0.5 or (bright_border == 0.5 and upper.mean() > 0.5):
+        # dark ink on light paper: MNIST is light ink on dark
+        grey = 1.0 - grey
+        upper = ~upper
+    # The background is what the border shows outside the ink; a plane through it
+    # removes uniform paper tone and a photo's lighting gradient alike.
+    background_pixels = border & ~upper
+    if background_pixels.sum() < 3:
+        background_pixels = ~upper
+    rows, cols = np.nonzero(background_pixels)
+    samples = grey[rows, cols]
+    if np.ptp(samples) == 0:
+        residual = grey - samples[0]
+        sigma = 0.0
+    else:
+        a, b, c = _fit_plane(samples, rows, cols)
+        fitted = samples - (a + b * rows + c * cols)
+        sigma = 1.4826 * _quantile(np.abs(fitted - _quantile(fitted, 0.5)), 0.5)
+        row_index, col_index = np.indices(grey.shape, dtype=np.float32)
+        residual = grey - (a + b * row_index + c * col_index).astype(np.float32)
+    residual = np.clip(residual, 0, None)
+    split = otsu_threshold(residual)
+    ink_values = residual[residual > split]
+    ink_level = _quantile(ink_values, 0.9) if ink_values.size else 0.0
+    if ink_level < max(MIN_CONTRAST, MIN_CONTRAST_SIGMAS * sigma):
+        raise ImageError(f"{name}: no ink found (nothing stands out from the background "
+                         "or its noise)")
+    floor = max(NOISE_FLOOR_SIGMAS * sigma, MIN_FLOOR * ink_level)
+    ink = np.clip((residual - floor) / np.float32(ink_level - floor), 0, 1)
+    return ink.astype(np.float32, copy=False)
+
+
+def _keep_range(profile: np.ndarray) -> tuple[int, int]:
+    """[start, stop) of the profile's ink, dropping end runs cut off by empty entries
+    that hold less than SPECK_MASS of the total."""
+    filled = profile > 0
+    indices = np.flatnonzero(filled)
+    gaps = np.flatnonzero(np.diff(indices) > 1)
+    starts = indices[np.concatenate(([0], gaps + 1))]
+    stops = indices[np.concatenate((gaps, [indices.size - 1]))] + 1
+    runs = [(int(a), int(b), float(profile[a:b].sum())) for a, b in zip(starts, stops, strict=True)]
+    total = sum(run[2] for run in runs)
+    while len(runs) > 1 and runs[0][2] < SPECK_MASS * total:
+        runs.pop(0)
+    while len(runs) > 1 and runs[-1][2] < SPECK_MASS * total:
+        runs.pop()
+    return runs[0][0], runs[-1][1]
+
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right), exclusive ends, of the digit's ink without specks."""
+    top, bottom = _keep_range(ink.sum(axis=1))
+    left, right = _keep_range(ink[top:bottom].sum(axis=0))
+    top, bottom = _keep_range(ink[:, left:right].sum(axis=1))
+    return top, bottom, left, right
+
+
+def _centre_of_mass(ink: np.ndarray) -> tuple[float, float]:
+    total = float(ink.sum())
+    rows = float(ink.sum(axis=1) @ np.arange(ink.shape[0], dtype=np.float32)) / total
+    cols = float(ink.sum(axis=0) @ np.arange(ink.shape[1], dtype=np.float32)) / total
+    return rows, cols
+
+
+def _max_pool(ink: np.ndarray, factor: int) -> np.ndarray:
+    height, width = ink.shape
+    padded = np.zeros((-(-height // factor) * factor, -(-width // factor) * factor),
+                      dtype=ink.dtype)
+    padded[:height, :width] = ink
+    return padded.reshape(padded.shape[0] // factor, factor,
+                          padded.shape[1] // factor, factor).max(axis=(1, 3))
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Mean stroke width in pixels: twice the ink area over its outline length (a band
+    of width w and length l has area w*l and an outline of about 2*l)."""
+    mask = ink >= 0.5
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    edges = int((padded[1:] != padded[:-1]).sum() + (padded[:, 1:] != padded[:, :-1]).sum())
+    return 2.0 * area / edges
+
+
+def _dilate(ink: np.ndarray, size: int) -> np.ndarray:
+    """Grey-level dilation by a size x size square; the result grows by size-1."""
+    height, width = ink.shape
+    grown = np.zeros((height + size - 1, width), dtype=ink.dtype)
+    for shift in range(size):
+        np.maximum(grown[shift:shift + height], ink, out=grown[shift:shift + height])
+    result = np.zeros((height + size - 1, width + size - 1), dtype=ink.dtype)
+    for shift in range(size):
+        np.maximum(result[:, shift:shift + width], grown, out=result[:, shift:shift + width])
+    return result
+
+
+def _place(digit: np.ndarray) -> np.ndarray:
+    """Paste the scaled digit into the 28x28 field, centre of mass at the centre (whole
+    pixels, as MNIST did), kept inside the field."""
+    height, width = digit.shape
+    centre_row, centre_col = _centre_of_mass(digit)
+    top = min(max(round(CENTRE - centre_row), 0), FIELD - height)
+    left = min(max(round(CENTRE - centre_col), 0), FIELD - width)
+    field = np.zeros((FIELD, FIELD), dtype=np.float32)
+    field[top:top + height, left:left + width] = digit
+    return field
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
+
+
+def normalise_ink(ink: np.ndarray) -> np.ndarray:
+    """An ink map (any size) -> uint8 28x28 the MNIST way."""
+    top, bottom, left, right = ink_box(ink)
+    if ink.shape == (FIELD, FIELD):
+        longest = max(bottom - top, right - left)
+        centre_row, centre_col = _centre_of_mass(ink)
+        if (PASS_BOX_RANGE[0] <= longest <= PASS_BOX_RANGE[1]
+                and abs(centre_row - CENTRE) <= PASS_CENTRE_TOLERANCE
+                and abs(centre_col - CENTRE) <= PASS_CENTRE_TOLERANCE):
+            return _to_uint8(ink)  # already MNIST-like
+    crop = ink[top:bottom, left:right]
+    longest = max(crop.shape)
+    if longest > WORK_SIDE:
+        crop = _max_pool(crop, math.ceil(longest / WORK_SIDE))
+        longest = max(crop.shape)
+    width_in_box = stroke_width(crop) * BOX / longest
+    if 0 < width_in_box < MIN_STROKE:
+        grow = round((TARGET_STROKE - width_in_box) * longest / BOX)
+        if grow >= 1:
+            crop = _dilate(crop, grow + 1)
+            longest = max(crop.shape)
+    height, width = crop.shape
+    size = (max(1, round(width * BOX / longest)), max(1, round(height * BOX / longest)))
+    # area averaging when shrinking is MNIST's anti-aliasing; bilinear when enlarging
+    resample = Image.Resampling.BOX if longest > BOX else Image.Resampling.BILINEAR
+    digit = np.asarray(Image.fromarray(crop, mode="F").resize(size, resample),
+                       dtype=np.float32)
+    digit = np.clip(digit, 0, None)
+    peak = float(digit.max())
+    if peak <= 0:
+        raise ImageError("no ink left after scaling")  # unreachable for a non-empty box
+    return _to_uint8(_place(digit / peak))
+
+
+def _pass_through(pixels: np.ndarray) -> np.ndarray | None:
+    """``pixels`` unchanged if it is a uint8 28x28 MNIST-like image (white ink on a clean
+    black background, ink box about 20 px, centre of mass within a pixel of the centre),
+    else None. Cheap, so a directory of MNIST-style PNGs goes fast."""
+    if pixels.shape != (FIELD, FIELD) or pixels.dtype != np.uint8:
+        return None
+    border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    # MNIST's own digits touch the border in 1% of images, with a few pixels
+    if np.count_nonzero(border) > border.size // 10 or pixels.max() < 128:
+        return None
+    rows = np.flatnonzero(pixels.any(axis=1))
+    cols = np.flatnonzero(pixels.any(axis=0))
+    longest = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    if not PASS_BOX_RANGE[0] <= longest <= PASS_BOX_RANGE[1]:
+        return None
+    centre_row, centre_col = _centre_of_mass(pixels.astype(np.float32))
+    if (abs(centre_row - CENTRE) > PASS_CENTRE_TOLERANCE
+            or abs(centre_col - CENTRE) > PASS_CENTRE_TOLERANCE):
+        return None
+    return pixels.copy()
+
+
+def preprocess(image: Image.Image | np.ndarray, name: str = "image") -> np.ndarray:
+    """Any picture of a digit -> uint8 (28, 28), white ink on black, as in MNIST.
+
+    Accepts a PIL image (any mode) or a 2-D array (uint8 0-255, or float 0-1).
+    Raises ImageError (naming ``name``) when the image holds no ink.
+    """
+    if isinstance(image, np.ndarray):
+        grey = (image.astype(np.float32) / 255 if image.dtype == np.uint8
+                else image.astype(np.float32))
+    else:
+        grey = to_grey(image)
+    if grey.shape == (FIELD, FIELD):
+        kept = _pass_through(np.rint(grey * 255).astype(np.uint8))
+        if kept is not None:
+            return kept
+    try:
+        return normalise_ink(ink_map(grey, name))
+    except ImageError as exc:
+        if str(exc).startswith(name):
+            raise
+        raise ImageError(f"{name}: {exc}") from None
+
+
+# ---------------------------------------------------------------- batches
+
+
+def expand_sources(sources: Iterable[str | Path]) -> Iterator[tuple[str, ImageError | None]]:
+    """Each source as (name, None); a directory becomes its image files (sorted by name,
+    hidden files skipped); a directory without images gives (name, ImageError)."""
+    for source in sources:
+        text = str(source)
+        if text != STDIN and os.path.isdir(text):
+            found = sorted(
+                entry.name for entry in os.scandir(text)
+                if not entry.name.startswith(".") and entry.is_file()
+                and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                yield text, ImageError(f"{text}: no image files in this directory")
+            for name in found:
+                yield os.path.join(text, name), None
+        else:
+            yield text, None
+
+
+def prepare_image(source: str | Path, stdin: BinaryIO | None = None) -> PreparedImage:
+    """Load and preprocess one file (or "-"); an ImageError becomes the result's error."""
+    name = str(source)
+    try:
+        image = load_image(source, name=name, stdin=stdin)
+        return PreparedImage(name, pixels=preprocess(image, name))
+    except ImageError as exc:
+        return PreparedImage(name, error=exc)
+
+
+def prepare_images(sources: Iterable[str | Path],
+                   stdin: BinaryIO | None = None) -> Iterator[PreparedImage]:
+    """Every image of ``sources`` (files, directories, "-"), in order, one result each.
+    A bad file does not stop the others."""
+    stdin_used = False
+    for name, error in expand_sources(sources):
+        if error is not None:
+            yield PreparedImage(name, error=error)
+        elif name == STDIN and stdin_used:
+            yield PreparedImage(name, error=ImageError("-: stdin can be read only once"))
+        else:
+            stdin_used = stdin_used or name == STDIN
+            yield prepare_image(name, stdin=stdin)
+
+
+def _label_of(name: str) -> int | None:
+    """A digit label from a leading "<digit>_" or "<digit>-" (or a bare digit) name."""
+    stem = os.path.splitext(name)[0]
+    if stem[:1].isdigit() and (len(stem) == 1 or stem[1] in "_-. "):
+        return int(stem[0])
+    return None
+
+
+def labelled_image_files(directory: str | Path) -> list[tuple[str, int]]:
+    """(path, label) for DIR/<digit>/<image> files, and for files directly in DIR named
+    ``<digit>_<anything>.<ext>`` (the fixture naming), sorted by path."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ImageError(f"{root}: no such directory")
+    files: list[tuple[str, int]] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and entry.name.isdigit() and len(entry.name) == 1:
+            files.extend((str(path), int(entry.name)) for path in sorted(entry.iterdir())
+                         if path.is_file() and not path.name.startswith(".")
+                         and path.suffix.lower() in IMAGE_SUFFIXES)
+        elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            label = _label_of(entry.name)
+            if label is not None:
+                files.append((str(entry), label))
+    if not files:
+        raise ImageError(
+            f"{root}: no labelled images (expected {root}/<digit>/*.png, e.g. {root}/7/a.png,"
+            f" or files named <digit>_<name>.png)"
+        )
+    return files
+
+
+def load_labelled_images(directory: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labelled images for evaluation, preprocessed like every prediction:
+    (images uint8 (N, 28, 28), labels uint8 (N,), paths). Any image that cannot be used
+    raises one ImageError naming it (and how many others failed)."""
+    files = labelled_image_files(directory)
+    images = np.empty((len(files), FIELD, FIELD), dtype=np.uint8)
+    failures: list[ImageError] = []
+    for index, (path, _label) in enumerate(files):
+        result = prepare_image(path)
+        if result.error is not None:
+            failures.append(result.error)
+        else:
+            images[index] = result.pixels
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise ImageError(f"{failures[0]}{more}")
+    labels = np.array([label for _path, label in files], dtype=np.uint8)
+    return images, labels, [path for path, _label in files]

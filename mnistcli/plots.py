@@ -1,0 +1,190 @@
+"""Charts drawn with matplotlib: training curves and the confusion matrix.
+
+matplotlib is imported inside the functions (with the non-interactive Agg backend), so
+importing this module costs nothing. Every chart is written atomically as a PNG of a fixed
+size (``figsize`` x ``DPI``), laid out so that no label is cut off.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistcli.errors import RunError
+from mnistcli.fsutil import atomic_path
+
+DPI = 100
+HISTORY_FIGSIZE = (12.0, 8.0)  # inches: a 1200x800 PNG
+CONFUSION_FIGSIZE = (8.0, 7.0)  # a 800x700 PNG
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+TRAIN_COLOUR = "#1f77b4"
+VALIDATION_COLOUR = "#d62728"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path | str) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            # the temporary name ends in .part, so name the format explicitly
+            figure.savefig(tmp, format="png", dpi=DPI)
+    finally:
+        plt.close(figure)
+    return path
+
+
+# ------------------------------------------------------------------------- training curves
+
+@dataclass(frozen=True)
+class History:
+    """Per-epoch metrics of a run; a missing value (e.g. no validation split) is NaN."""
+
+    epoch: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(np.isfinite(self.val_accuracy).any() or np.isfinite(self.val_loss).any())
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def read_history(path: Path | str) -> History:
+    """Read a run's ``history.csv`` (columns epoch, loss, accuracy, val_loss, val_accuracy,
+    seconds)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"epoch", "loss", "accuracy"} - set(reader.fieldnames or ())
+            if missing:
+                raise RunError(
+                    f"{path}: not a training history (missing column(s) "
+                    f"{', '.join(sorted(missing))}; expected {', '.join(HISTORY_COLUMNS)})"
+                )
+            rows = list(reader)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no training history (history.csv) in this run") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RunError(f"{path}: unreadable training history ({exc})") from None
+    if not rows:
+        raise RunError(f"{path}: the training history has no epochs")
+    columns = {name: np.array([_number(row.get(name)) for row in rows])
+               for name in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")}
+    if not np.isfinite(columns["epoch"]).all():
+        raise RunError(f"{path}: an epoch number is missing or not a number")
+    return History(**columns)
+
+
+def zoom_window(epochs: int) -> int:
+    """How many of the last epochs the zoomed panels show: the last half, at least 2."""
+    return max(2, math.ceil(epochs / 2)) if epochs > 2 else epochs
+
+
+def plot_history(history: History, path: Path | str, title: str | None = None) -> Path:
+    """Accuracy and loss per epoch, training and validation, each with a zoomed panel of
+    the last epochs (where the curves flatten and overfitting shows)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(2, 2, figsize=HISTORY_FIGSIZE, dpi=DPI,
+                                layout="constrained")
+    last = zoom_window(len(history))
+    zoom = slice(len(history) - last, None)
+    panels = (("accuracy", history.accuracy, history.val_accuracy),
+              ("loss", history.loss, history.val_loss))
+    for row, (metric, train, validation) in enumerate(panels):
+        for column, window in enumerate((slice(None), zoom)):
+            axis = axes[row][column]
+            epochs = history.epoch[window]
+            axis.plot(epochs, train[window], "o-", color=TRAIN_COLOUR, label=f"training {metric}")
+            if np.isfinite(validation[window]).any():
+                axis.plot(epochs, validation[window], "s-", color=VALIDATION_COLOUR,
+                          label=f"validation {metric}")
+            zoomed = column == 1
+            if not zoomed and last < len(history):
+                # where the zoomed panel beside it looks
+                axis.axvspan(history.epoch[zoom][0], history.epoch[-1], color="0.9",
+                             zorder=0, label="_zoomed")
+            axis.set_title(f"{metric}, last {last} epoch{'s' * (last != 1)} (zoom)" if zoomed
+                           else f"{metric} per epoch")
+            axis.set_xlabel("epoch")
+            axis.set_ylabel(metric)
+            axis.grid(True, alpha=0.3)
+            # whole epochs only on the x axis
+            if len(epochs) <= 12:
+                axis.set_xticks(epochs, [str(int(e)) for e in epochs])
+            else:
+                axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if len(epochs) == 1:
+                axis.set_xlim(epochs[0] - 1, epochs[0] + 1)
+            axis.legend(loc="best")  # where it hides the fewest points
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+# ------------------------------------------------------------------------ confusion matrix
+
+def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
+                   title: str | None = None) -> Path:
+    """The confusion matrix as a heat map with the count in every cell (rows: true digit,
+    columns: predicted digit). Colours are on a log scale so that the few mistakes are
+    visible next to the thousands of correct answers on the diagonal."""
+    from matplotlib.colors import LogNorm
+
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"a confusion matrix must be square, got shape {matrix.shape}")
+    classes = matrix.shape[0]
+    labels = labels or [str(i) for i in range(classes)]
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=CONFUSION_FIGSIZE, dpi=DPI, layout="constrained")
+    shown = np.where(matrix > 0, matrix, np.nan)  # zero cells stay white
+    peak = max(1, int(matrix.max()))
+    # vmin below 1 so that a single mistake is a visible pale blue, not white like zero
+    image = axis.imshow(shown, cmap="Blues", norm=LogNorm(vmin=0.5, vmax=max(peak, 2)))
+    threshold = math.sqrt(max(peak, 2))  # half way up the log scale: white text above
+    font_size = 10 if classes <= 10 else max(5, int(100 / classes))
+    for true in range(classes):
+        for predicted in range(classes):
+            count = int(matrix[true, predicted])
+            axis.text(predicted, true, str(count), ha="center", va="center",
+                      fontsize=font_size, color="white" if count > threshold else "black")
+    axis.set_xticks(range(classes), labels)
+    axis.set_yticks(range(classes), labels)
+    axis.set_xlabel("predicted digit")
+    axis.set_ylabel("true digit")
+    total = int(matrix.sum())
+    correct = int(np.trace(matrix))
+    accuracy = f", accuracy {correct / total:.2%}" if total else ""
+    axis.set_title(title or f"confusion matrix ({total} images{accuracy})")
+    bar = figure.colorbar(image, ax=axis, label="images (log scale)", shrink=0.8)
+    ticks = [t for t in (1, 10, 100, 1000, 10000, 100000) if t <= peak] or [1]
+    bar.set_ticks(ticks, labels=[str(t) for t in ticks])
+    bar.minorticks_off()
+    return _save(figure, path)

@@ -1,0 +1,462 @@
+"""mnistcli.images: reading every kind of image and preprocessing it the MNIST way."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURE_IMAGES
+from PIL import Image, ImageDraw, ImageFont
+
+from mnistcli import images
+from mnistcli.errors import ImageError
+from mnistcli.images import (
+    expand_sources,
+    ink_map,
+    load_image,
+    load_labelled_images,
+    normalise_ink,
+    prepare_images,
+    preprocess,
+    stroke_width,
+    to_grey,
+)
+
+SIDE = 200
+
+
+def draw_digit(digit: int, side: int = SIDE, ink: int = 0, paper: int = 255,
+               size: int | None = None, stroke: int = 3, at: tuple[float, float] | None = None,
+               mode: str = "L") -> Image.Image:
+    """A digit drawn with Pillow's built-in font: dark ink on light paper by default."""
+    font = ImageFont.load_default(size=size or int(side * 0.7))
+    picture = Image.new(mode, (side, side), paper)
+    centre = at or (side / 2, side / 2)
+    ImageDraw.Draw(picture).text(centre, str(digit), font=font, fill=ink, anchor="mm",
+                                 stroke_width=stroke, stroke_fill=ink)
+    return picture
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two 28x28 images (1 = same picture), allowing the one-pixel offset
+    that whole-pixel centring (as in MNIST) gives when a centre of mass lies near .5."""
+    return max(correlation(np.roll(a, (dy, dx), axis=(0, 1)), b)
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def ink_box_size(pixels: np.ndarray) -> tuple[int, int]:
+    rows = np.flatnonzero(pixels.any(axis=1))
+    cols = np.flatnonzero(pixels.any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    weights = pixels.astype(np.float64)
+    rows, cols = np.indices(pixels.shape)
+    return float((rows * weights).sum() / weights.sum()), float((cols * weights).sum()
+                                                                / weights.sum())
+
+
+def encoded(picture: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def three() -> Image.Image:
+    return draw_digit(3)
+
+
+@pytest.fixture(scope="module")
+def reference(three) -> np.ndarray:
+    return preprocess(three)
+
+
+# ---------------------------------------------------------------- the MNIST shape
+
+
+def test_output_is_mnist_shaped(reference):
+    assert reference.shape == (28, 28) and reference.dtype == np.uint8
+    assert reference.max() == 255  # full-intensity ink ...
+    assert reference[0].max() == reference[-1].max() == 0  # ... on a black background
+    assert max(ink_box_size(reference)) in (19, 20)  # the longer side scaled to 20 px
+    row, col = centre_of_mass(reference)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1  # centred by mass
+
+
+@pytest.mark.parametrize("digit,at,size", [
+    (1, (40, 40), 60),  # small, in a corner
+    (7, (150, 160), 90),
+    (0, (100, 100), 180),  # fills the frame
+])
+def test_any_position_and_size_is_cropped_scaled_and_centred(digit, at, size):
+    out = preprocess(draw_digit(digit, at=at, size=size))
+    assert max(ink_box_size(out)) in (19, 20)
+    row, col = centre_of_mass(out)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1
+    # the same digit drawn big in the middle comes out the same
+    assert similarity(out, preprocess(draw_digit(digit, size=size))) > 0.95
+
+
+def test_aspect_ratio_is_kept():
+    # a tall, narrow "1": height 20, width well under 20
+    height, width = ink_box_size(preprocess(draw_digit(1)))
+    assert height in (19, 20) and width < 14
+    # a wide bar stays wide and flat
+    bar = Image.new("L", (300, 120), 255)
+    ImageDraw.Draw(bar).rectangle((30, 50, 270, 70), fill=0)
+    height, width = ink_box_size(preprocess(bar))
+    assert width in (19, 20) and height <= 3
+
+
+def test_mnist_like_28x28_passes_through_unchanged(reference, tmp_path):
+    # `reference` is what preprocessing makes: already MNIST-like
+    assert np.array_equal(preprocess(reference), reference)
+    path = tmp_path / "mnist_like.png"
+    Image.fromarray(reference).save(path)
+    assert np.array_equal(preprocess(load_image(path)), reference)
+    # in any mode
+    for mode in ("RGB", "RGBA", "LA", "P"):
+        assert np.array_equal(preprocess(Image.fromarray(reference).convert(mode)), reference)
+    # the full pipeline (without the shortcut) changes it by at most a little
+    general = normalise_ink(ink_map(reference / np.float32(255)))
+    difference = np.abs(general.astype(int) - reference.astype(int))
+    assert difference.mean() < 3
+
+
+def test_off_centre_28x28_is_recentred(reference):
+    shifted = np.zeros_like(reference)
+    shifted[:, 4:] = reference[:, :-4]
+    out = preprocess(shifted)
+    assert similarity(out, reference) > 0.95
+    assert abs(centre_of_mass(out)[1] - 14) <= 1
+
+
+def test_real_mnist_test_images_pass_through(real_mnist_mirror):
+    from mnistcli.idx import read_idx
+
+    digits = read_idx(real_mnist_mirror / "t10k-images-idx3-ubyte.gz")[:2000]
+    unchanged = sum(np.array_equal(preprocess(d), d) for d in digits)
+    assert unchanged == len(digits)
+
+
+# ---------------------------------------------------------------- polarity and noise
+
+
+def test_polarity_dark_on_light_and_light_on_dark_agree(reference):
+    light_on_dark = preprocess(draw_digit(3, ink=255, paper=0))
+    assert similarity(light_on_dark, reference) > 0.98
+
+
+@pytest.mark.parametrize("ink,paper", [(40, 150), (200, 110)])
+def test_polarity_on_grey_paper(reference, ink, paper):
+    assert similarity(preprocess(draw_digit(3, ink=ink, paper=paper)), reference) > 0.95
+
+
+def test_noise_and_lighting_gradient_are_removed(three, reference):
+    rng = np.random.default_rng(0)
+    pixels = np.asarray(three, dtype=np.float64)
+    # paper lit unevenly (a photo), grainy, ink not quite black
+    gradient = np.linspace(-110, 0, SIDE)[None, :]
+    noisy = np.where(pixels > 128, 235, 35) + gradient + rng.normal(0, 6, pixels.shape)
+    out = preprocess(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
+    assert similarity(out, reference) > 0.95
+    # no speckle left in the background: the corners are exactly black
+    assert out[:4, :4].max() == 0 and out[-4:, -4:].max() == 0
+
+
+def test_a_speck_of_dust_does_not_move_the_box(three, reference):
+    dusty = three.copy()
+    ImageDraw.Draw(dusty).ellipse((5, 5, 9, 9), fill=0)  # far from the digit
+    out = preprocess(dusty)
+    assert ink_box_size(out) == ink_box_size(reference)
+    assert similarity(out, reference) > 0.98
+
+
+def pen_seven(side: int, width: int) -> Image.Image:
+    """A "7" drawn with a pen of ``width`` pixels, black on white."""
+    picture = Image.new("L", (side, side), 255)
+    points = [(0.25 * side, 0.2 * side), (0.75 * side, 0.2 * side), (0.4 * side, 0.85 * side)]
+    ImageDraw.Draw(picture).line(points, fill=0, width=width, joint="curve")
+    return picture
+
+
+def test_thin_strokes_are_thickened():
+    thin = pen_seven(1000, 3)  # a fine pen on a big canvas: 0.5% of the digit's height
+    out = preprocess(thin)
+    assert stroke_width(out / 255.0) >= 1.3  # MNIST's 5th percentile is about 1.2
+    # without thickening, the stroke would be a fraction of a pixel wide and faint
+    assert (out >= 128).sum() >= 30
+    assert similarity(out, preprocess(pen_seven(200, 16))) > 0.9
+
+
+# ---------------------------------------------------------------- formats and modes
+
+
+@pytest.mark.parametrize("fmt,options", [
+    ("PNG", {}), ("JPEG", {"quality": 85}), ("BMP", {}), ("GIF", {}), ("TIFF", {}),
+    ("WEBP", {"quality": 80}),
+])
+def test_every_format(three, reference, tmp_path, fmt, options):
+    path = tmp_path / f"digit.{fmt.lower()}"
+    three.convert("RGB").save(path, format=fmt, **options)
+    assert similarity(preprocess(load_image(path)), reference) > 0.97
+
+
+def _rgba_canvas(colour: tuple[int, int, int]) -> Image.Image:
+    """A canvas export: transparent everywhere but the strokes (whose transparent pixels
+    are black, as browsers store them)."""
+    alpha = 255 - np.asarray(draw_digit(3), dtype=np.uint8)  # anti-aliased edges
+    rgba = np.zeros((SIDE, SIDE, 4), dtype=np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., :3] *= (alpha > 0)[..., None]
+    rgba[..., 3] = alpha
+    return Image.fromarray(rgba, mode="RGBA")
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (200, 30, 30), (255, 230, 0), (255, 255, 255),
+                                    (30, 60, 220)])
+def test_transparent_canvas_exports(reference, colour, tmp_path):
+    canvas = _rgba_canvas(colour)
+    # dropping the alpha channel would leave (nearly) nothing to see
+    naive = np.asarray(canvas.convert("L"))
+    assert naive.std() < 5 or colour != (0, 0, 0)
+    path = tmp_path / "canvas.png"
+    canvas.save(path)
+    assert similarity(preprocess(load_image(path)), reference) > 0.97
+
+
+def test_rgba_photo_with_transparent_margin(three, reference):
+    # opaque paper with a digit, then a transparent frame around it
+    rgba = three.convert("RGBA")
+    alpha = np.full((SIDE, SIDE), 255, dtype=np.uint8)
+    alpha[:10], alpha[-10:], alpha[:, :10], alpha[:, -10:] = 0, 0, 0, 0
+    rgba.putalpha(Image.fromarray(alpha))
+    assert similarity(preprocess(rgba), reference) > 0.97
+
+
+def test_palette_with_transparency(reference, tmp_path):
+    palette = _rgba_canvas((20, 20, 120)).quantize(colors=16)
+    path = tmp_path / "palette.png"
+    palette.save(path, transparency=int(np.asarray(palette)[0, 0]))
+    loaded = load_image(path)
+    assert loaded.mode == "P" and "transparency" in loaded.info
+    assert similarity(preprocess(loaded), reference) > 0.95
+
+
+def test_palette_gif(three, reference, tmp_path):
+    path = tmp_path / "digit.gif"
+    three.convert("RGB").quantize(colors=8).save(path)
+    assert load_image(path).mode == "P"
+    assert similarity(preprocess(load_image(path)), reference) > 0.97
+
+
+def test_sixteen_bit(three, reference, tmp_path):
+    pixels = np.asarray(three, dtype=np.uint16) * 257
+    path = tmp_path / "deep.png"
+    Image.fromarray(pixels).save(path)
+    loaded = load_image(path)
+    assert loaded.mode.startswith("I")
+    assert similarity(preprocess(loaded), reference) > 0.98
+
+
+@pytest.mark.parametrize("mode", ["LA", "1", "CMYK", "F", "I"])
+def test_other_modes(three, reference, mode):
+    if mode == "F":
+        picture = Image.fromarray(np.asarray(three, dtype=np.float32) / 255, mode="F")
+    else:
+        picture = three.convert(mode)
+    assert similarity(preprocess(picture), reference) > 0.95
+
+
+def test_exif_orientation_is_honoured(three, reference, tmp_path):
+    # stored turned, with the EXIF tag saying how to turn it back (6: rotate 270 to view)
+    stored = three.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    stored.save(path, exif=exif.tobytes(), quality=95)
+    assert similarity(preprocess(load_image(path)), reference) > 0.95
+    assert similarity(preprocess(stored), reference) < 0.8  # without the tag: sideways
+
+
+def test_large_images_are_reduced_before_work(tmp_path):
+    photo = draw_digit(8, side=3000, size=2000, stroke=40)
+    path = tmp_path / "photo.jpg"
+    photo.save(path, quality=90)
+    loaded = load_image(path)
+    assert max(loaded.size) < 3000  # JPEG decoded at a reduced scale
+    assert max(to_grey(photo).shape) <= images.DECODE_SIDE
+    assert similarity(preprocess(loaded), preprocess(draw_digit(8, stroke=3))) > 0.9
+
+
+def test_stdin(three, reference):
+    stream = io.BytesIO(encoded(three, "PNG"))
+    assert similarity(preprocess(load_image("-", stdin=stream)), reference) > 0.99
+    results = list(prepare_images(["-", "-"], stdin=io.BytesIO(encoded(three, "PNG"))))
+    assert results[0].ok
+    assert not results[1].ok and "only once" in str(results[1].error)
+
+
+def test_bytes_and_arrays(three, reference):
+    assert np.array_equal(preprocess(load_image(encoded(three, "PNG"))), reference)
+    assert np.array_equal(preprocess(np.asarray(three)), reference)
+
+
+# ---------------------------------------------------------------- directories and batches
+
+
+def test_directory_gives_its_images_sorted(three, tmp_path):
+    for name in ("b.png", "a.JPG", "c.webp", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.png").write_bytes(b"x")
+    found = [name for name, error in expand_sources([tmp_path])]
+    assert found == [str(tmp_path / n) for n in ("a.JPG", "b.png", "c.webp")]
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    (tmp_path / "readme.txt").write_text("no pictures")
+    [(name, error)] = list(expand_sources([tmp_path]))
+    assert name == str(tmp_path) and "no image files" in str(error)
+
+
+def test_batch_keeps_going_past_bad_files(three, tmp_path):
+    three.save(tmp_path / "1_good.png")
+    (tmp_path / "2_bad.png").write_bytes(b"not an image at all")
+    Image.new("L", (50, 50), 255).save(tmp_path / "3_blank.png")
+    three.save(tmp_path / "4_good.jpg")
+    results = list(prepare_images([tmp_path, tmp_path / "missing.png"]))
+    assert [Path(r.source).name for r in results] == [
+        "1_good.png", "2_bad.png", "3_blank.png", "4_good.jpg", "missing.png"]
+    assert [r.ok for r in results] == [True, False, False, True, False]
+    for result in results:
+        assert (result.pixels is None) == (result.error is not None)
+        if result.error is not None:
+            assert str(result.error).startswith(result.source + ": ")
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("picture,what", [
+    (Image.new("L", (100, 100), 255), "blank"),
+    (Image.new("RGB", (64, 48), (128, 140, 120)), "uniform"),
+    (Image.new("RGBA", (64, 64), (0, 0, 0, 0)), "transparent"),
+    (Image.fromarray(np.random.default_rng(1).integers(118, 138, (80, 80), dtype=np.uint8)),
+     "faint noise"),
+])
+def test_no_ink(picture, what, tmp_path):
+    path = tmp_path / f"{what}.png"
+    picture.save(path)
+    with pytest.raises(ImageError, match=rf"^{path}: no ink found"):
+        preprocess(load_image(path), name=str(path))
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("hello")
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(path)
+
+
+def test_truncated_file(three, tmp_path):
+    data = encoded(three, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match=r"cut.png: unreadable or corrupt image \(.*truncated"):
+        load_image(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="is a directory"):
+        load_image(tmp_path)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, with one tiny data chunk."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width,height", [(100_000, 100_000), (8_000, 8_000)])
+def test_decompression_bomb_is_refused_before_decoding(tmp_path, width, height):
+    # 10 gigapixels trips Pillow's own guard; 64 megapixels only ours (50)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(width, height))
+    with pytest.raises(ImageError, match="too large"):
+        load_image(path)
+
+
+def test_pixel_limit_is_configurable(three, monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(ImageError, match=r"too large \(200x200"):
+        load_image(encoded(three, "PNG"))
+
+
+# ---------------------------------------------------------------- fixtures and evaluation
+
+
+def test_fixture_images_preprocess_to_mnist_shape():
+    paths = sorted(p for p in FIXTURE_IMAGES.iterdir() if p.is_file())
+    if not paths:
+        pytest.skip("fixtures/images not generated")
+    for path in paths:
+        out = preprocess(load_image(path), name=str(path))
+        assert max(ink_box_size(out)) in (19, 20, 21), path
+        row, col = centre_of_mass(out)
+        assert abs(row - 14) <= 1.5 and abs(col - 14) <= 1.5, path
+
+
+def test_load_labelled_images_from_digit_directories(tmp_path):
+    for digit in (2, 5):
+        (tmp_path / str(digit)).mkdir()
+        for variant in range(2):
+            draw_digit(digit, stroke=2 + variant).save(tmp_path / str(digit) / f"{variant}.png")
+    draw_digit(7).save(tmp_path / "7_loose.png")  # <digit>_name at the top level
+    (tmp_path / "notes").mkdir()  # ignored: not a digit
+    pixels, labels, paths = load_labelled_images(tmp_path)
+    assert pixels.shape == (5, 28, 28) and pixels.dtype == np.uint8
+    assert labels.tolist() == [2, 2, 5, 5, 7]
+    assert [Path(p).name for p in paths] == ["0.png", "1.png", "0.png", "1.png", "7_loose.png"]
+    assert np.array_equal(pixels[4], preprocess(draw_digit(7)))
+
+
+def test_load_labelled_images_errors(tmp_path):
+    with pytest.raises(ImageError, match="no labelled images"):
+        load_labelled_images(tmp_path)
+    (tmp_path / "3").mkdir()
+    draw_digit(3).save(tmp_path / "3" / "good.png")
+    Image.new("L", (40, 40), 0).save(tmp_path / "3" / "empty.png")
+    (tmp_path / "3" / "junk.png").write_bytes(b"junk")
+    with pytest.raises(ImageError, match=r"3/empty.png: no ink found.*\(and 1 more\)"):
+        load_labelled_images(tmp_path)
+
+
+def test_fixture_labelled_directory_loads():
+    labelled = FIXTURE_IMAGES / "labelled"
+    if not labelled.is_dir():
+        pytest.skip("fixtures/images/labelled not generated")
+    pixels, labels, paths = load_labelled_images(labelled)
+    assert len(pixels) == len(labels) == len(paths) >= 10
+    assert set(labels.tolist()) == set(range(10))
+    assert all(Path(p).parent.name == str(label) for p, label in zip(paths, labels, strict=True))
