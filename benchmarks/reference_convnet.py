@@ -62,7 +62,7 @@ def run_reference(data_dir: str | None, epochs: int, stop_at_threshold: bool) ->
     import numpy as np
 
     from mnistcli.datasets import load_dataset
-    from mnistcli.training import stdout_to_stderr
+    from mnistcli.stdio import stdout_to_stderr
 
     data = load_dataset(data_dir)
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.one:
-        from mnistcli.training import stdout_to_stderr
+        from mnistcli.stdio import stdout_to_stderr
 
         with stdout_to_stderr():
             row = train_one(args.one, args.data, args.epochs, args.seed)

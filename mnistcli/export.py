@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mnistcli.errors import DataError, ModelError, RunError
+from mnistcli.stdio import import_keras, stdout_to_stderr
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
 REPRESENTATIVE_SAMPLES = 500  # training images that calibrate int8 quantisation
@@ -62,14 +63,6 @@ class ExportFormat:
 
 
 # ------------------------------------------------------------------------------- helpers
-
-def _stdout_to_stderr():
-    """TensorFlow and Keras print on stdout (from Python and C++), which carries data only:
-    the training code's redirection sends it to stderr at the file-descriptor level."""
-    from mnistcli.training import _stdout_to_stderr as redirect
-
-    return redirect()
-
 
 def _size(path: Path) -> int:
     if path.is_dir():
@@ -111,7 +104,7 @@ def _int8_tflite_bytes(model, representative: np.ndarray) -> bytes:
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             return converter.convert()
     except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
         raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
@@ -175,7 +168,7 @@ def _write_tflite(model, target: Path, options: ExportOptions) -> dict[str, Any]
 def _convert_float(convert_to_tflite, model, path: Path) -> None:
     """The same float32 conversion `mnist train` uses for a run's model.tflite."""
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             convert_to_tflite(model, path)
     except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
         raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
@@ -185,7 +178,7 @@ def _convert_float(convert_to_tflite, model, path: Path) -> None:
 
 def _write_savedmodel(model, target: Path, options: ExportOptions) -> dict[str, Any]:
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             model.export(str(target), format="tf_saved_model", verbose=False)
     except Exception as exc:
         raise ModelError(f"SavedModel export failed: {exc}") from None
@@ -193,7 +186,7 @@ def _write_savedmodel(model, target: Path, options: ExportOptions) -> dict[str, 
 
 
 def _write_keras(model, target: Path, options: ExportOptions) -> dict[str, Any]:
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         model.save(target)
     return {}
 
@@ -205,7 +198,7 @@ def _write_onnx(model, target: Path, options: ExportOptions) -> dict[str, Any]:
         raise ModelError("the onnx format needs the tf2onnx package: "
                          "pip install 'mnistcli[onnx]' (or pip install tf2onnx)") from None
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             tf2onnx.convert.from_keras(model, input_signature=_input_signature(),
                                        opset=ONNX_OPSET, output_path=str(target))
     except Exception as exc:
@@ -347,10 +340,9 @@ def load_keras_model(path: Path | None, where: Path):
             f"{where}: this needs the Keras model (model.keras), and only a TensorFlow Lite "
             "model is there; pass a run directory made by `mnist train` or a .keras file"
         )
-    import keras
-
+    keras, _ = import_keras()
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             return keras.models.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a file that is not a model
         raise ModelError(f"{path}: not a valid Keras model ({exc})") from None

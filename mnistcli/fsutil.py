@@ -9,6 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+_DEFAULT_FILE_MODE = 0o666
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only on success.
@@ -24,6 +33,9 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the mode any new file gets
+        if tmp.is_file():
+            os.chmod(tmp, _DEFAULT_FILE_MODE & ~_current_umask())
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

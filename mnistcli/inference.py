@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from mnistcli.errors import ModelError
+from mnistcli.stdio import import_keras, quiet_native_stderr
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -71,7 +72,8 @@ class LiteRTPredictor:
 
         self.path = path
         try:
-            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            with quiet_native_stderr():  # LiteRT logs "Created ... XNNPACK delegate" here
+                self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TensorFlow Lite model ({exc})") from None
         inputs = self._interpreter.get_input_details()
@@ -89,7 +91,8 @@ class LiteRTPredictor:
         if batch != self._batch:
             shape = [batch, 784] if self._flat else [batch, *self._input["shape"][1:]]
             self._interpreter.resize_tensor_input(self._input["index"], shape)
-            self._interpreter.allocate_tensors()
+            with quiet_native_stderr():
+                self._interpreter.allocate_tensors()
             self._batch = batch
 
     def predict_proba(self, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE
@@ -111,8 +114,7 @@ class KerasPredictor:
     backend = "keras"
 
     def __init__(self, path: Path):
-        import keras
-
+        keras, _ = import_keras()
         self.path = path
         try:
             self.model = keras.models.load_model(path, compile=False)
@@ -186,8 +188,7 @@ class _TensorFlowLitePredictor(LiteRTPredictor):
     backend = "tensorflow-lite"
 
     def __init__(self, path: Path):
-        import tensorflow as tf
-
+        _, tf = import_keras()
         self.path = path
         try:
             self._interpreter = tf.lite.Interpreter(model_path=str(path))

@@ -23,7 +23,6 @@ import os
 import platform
 import shutil
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -61,6 +60,7 @@ from mnistcli.runs import (
     load_run,
     resolve_run,
 )
+from mnistcli.stdio import import_keras, stdout_to_stderr
 
 DEFAULT_SEED = 0
 # The .tflite must give the Keras model's answers; float32 rounding stays far below this.
@@ -191,39 +191,6 @@ class TrainResult:
 
 # --- helpers that touch tensorflow (imported lazily) -------------------------------------
 
-def _import_keras():
-    # quiet TensorFlow's C++ logging unless the user asked for it
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    import tensorflow as tf
-
-    return keras, tf
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Keep stdout for data: anything TensorFlow or Keras prints (from Python or C++)
-    goes to stderr while this is active."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout (embedded use): Python-level redirect only
-        saved = None
-    if saved is not None:
-        os.dup2(2, 1)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if saved is not None:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-_stdout_to_stderr = stdout_to_stderr  # the name mnistcli.export imports
-
-
 def _deterministic_ops(config: TrainConfig) -> bool:
     """Whether to ask TensorFlow for deterministic kernels. Keras turns XLA off when they
     are on, so a recipe that asks for ``jit_compile`` gets XLA instead (whose CPU kernels
@@ -233,7 +200,7 @@ def _deterministic_ops(config: TrainConfig) -> bool:
 
 
 def _seed_everything(seed: int, deterministic: bool = True) -> None:
-    keras, tf = _import_keras()
+    keras, tf = import_keras()
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -558,7 +525,7 @@ def train(config: TrainConfig, out: Path | str | None = None,
         "finished": None,
     }
     try:
-        keras, _ = _import_keras()
+        keras, _ = import_keras()
         _seed_everything(config.seed, _deterministic_ops(config))
         model = spec.build()
         return _fit_and_publish(keras, model, None, config, data, record, [], partial, final,
@@ -610,7 +577,7 @@ def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
     record["resumed"] = [*record.get("resumed", []), _now()]
     partial = _begin_partial(run.path, replacing=True)
     try:
-        keras, _ = _import_keras()
+        keras, _ = import_keras()
         # shuffles differ from the first epochs', yet stay reproducible
         _seed_everything(config.seed + done, _deterministic_ops(config))
         # schedules registered by the optimizer factory must exist before loading
@@ -632,7 +599,7 @@ def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
 def _fit_and_publish(keras, model, optimizer, config: TrainConfig, data: dict,
                      record: dict, history: list[dict[str, float]], partial: Path,
                      final: Path, observer: TrainingObserver, replacing: bool) -> TrainResult:
-    _, tf = _import_keras()
+    _, tf = import_keras()
     initial_epoch = len(history)
     augmenter = _make_augmenter(config.augment)
     train_data, validation_data, steps = _datasets(tf, data, config, augmenter)

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Run every benchmark and write BENCHMARKS.md (what `make benchmarks` does).
+
+    python benchmarks/run_all.py --out BENCHMARKS.md
+    python benchmarks/run_all.py --only zoo,predict --out /tmp/partial.md
+
+Each benchmark is a script beside this one, run in its own process; its Markdown output
+goes into the report under the command that reproduces it. Progress goes to stderr.
+Needs the real MNIST files: MNIST_MIRROR naming a directory, or `mnist download` done.
+Run it on a quiet machine: the seconds are wall-clock times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# name -> (script and arguments, what it measures)
+BENCHMARKS = {
+    "zoo": (["benchmarks/zoo.py"],
+            "Every zoo model trained with its default recipe (`mnist train --model NAME`, "
+            "seed 0) on the 55,000 training images, tested on the 10,000 test images."),
+    "convnet": (["benchmarks/reference_convnet.py"],
+                "Time to 99.0% test accuracy: the keras.io \"simple MNIST convnet\" recipe "
+                "against the shortest `mnist train --model cnn --epochs N` that reaches it."),
+    "predict": (["benchmarks/predict_speed.py"],
+                "Start-up and throughput of `mnist predict` and `mnist evaluate` (LiteRT), "
+                "against the classic tutorial way of predicting one image."),
+}
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = []
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert"):
+        try:
+            versions.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            continue
+    return (f"{os.cpu_count()} CPUs ({cpu}), no GPU; Python {platform.python_version()}; "
+            + ", ".join(versions))
+
+
+def run_benchmark(name: str) -> tuple[str, float]:
+    script, _ = BENCHMARKS[name]
+    command = [sys.executable, *script]
+    print(f"== {name}: {' '.join(script)}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    # stderr (progress) passes through; stdout is the Markdown for the report. A benchmark
+    # that misses its target still reports: the table says which targets were met.
+    completed = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    if not completed.stdout.strip():
+        raise SystemExit(f"{name} printed nothing (exit {completed.returncode})")
+    return completed.stdout.strip(), elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="write the report here (else stdout)")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from "
+                     f"{', '.join(BENCHMARKS)}")
+
+    sections = [
+        "# Benchmarks",
+        "",
+        "Every number below was printed by a script in `benchmarks/`; this file is written "
+        "by `make benchmarks` (`python benchmarks/run_all.py --out BENCHMARKS.md`) with "
+        "the real MNIST files (`MNIST_MIRROR=DIR` or after `mnist download`).",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {machine_line()}.",
+    ]
+    for name in names:
+        script, what = BENCHMARKS[name]
+        output, elapsed = run_benchmark(name)
+        sections += ["", f"## {name}", "", what, "", "Reproduce: `.venv/bin/python "
+                     f"{' '.join(script)}` ({elapsed / 60:.0f} min here)", "", output]
+    report = "\n".join(sections) + "\n"
+    if args.out is None:
+        print(report, end="")
+    else:
+        from mnistcli.fsutil import write_text_atomic
+
+        write_text_atomic(args.out, report)
+        print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
