@@ -148,8 +148,11 @@ def data_dir_for(run: RunInfo, data_dir: Path | str | None) -> Path | None:
 
 def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None = None,
                  validation: int | None = None, misclassified: int = 0,
-                 backend: str = "auto") -> tuple[Evaluation, dict[str, np.ndarray]]:
-    """Evaluate a run (or model file) on a split of the dataset.
+                 backend: str = "auto", images_dir: Path | str | None = None
+                 ) -> tuple[Evaluation, dict[str, np.ndarray]]:
+    """Evaluate a run (or model file) on a split of the dataset, or with ``images_dir`` on
+    your own labelled images (``DIR/<digit>/*.png``, preprocessed as `mnist predict`
+    does; the split is then called ``"images"``).
 
     Returns the Evaluation and the arrays behind it (``images``, ``labels``,
     ``probabilities``, ``mistakes``: indices of the worst ``misclassified`` mistakes) for
@@ -157,12 +160,8 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
     """
     import time
 
-    if split not in SPLITS:
+    if images_dir is None and split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    if validation is None:
-        recorded = (run.record.get("hyperparameters") or {}).get("validation")
-        validation = int(recorded) if recorded is not None else DEFAULT_VALIDATION
-    directory = data_dir_for(run, data_dir)
     started = time.perf_counter()
     prefer = "tflite" if backend != "keras" and litert_available() else "keras"
     if backend == "litert":
@@ -170,24 +169,39 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
     model_file = run.model_file(prefer=prefer)
     predictor = load_predictor(model_file, backend=backend)
     loaded = time.perf_counter()
-    data = load_split(split, data_dir=directory, validation=validation)
-    if len(data) == 0:
-        raise MnistError(f"the {split} split is empty; nothing to evaluate")
+    paths: list[str] | None = None
+    if images_dir is not None:
+        from mnistcli.images import load_labelled_images
+
+        split = "images"
+        images, labels, paths = load_labelled_images(images_dir)
+        source = str(images_dir)
+    else:
+        if validation is None:
+            recorded = (run.record.get("hyperparameters") or {}).get("validation")
+            validation = int(recorded) if recorded is not None else DEFAULT_VALIDATION
+        directory = data_dir_for(run, data_dir)
+        data = load_split(split, data_dir=directory, validation=validation)
+        if len(data) == 0:
+            raise MnistError(f"the {split} split is empty; nothing to evaluate")
+        images, labels = data.images, data.labels
+        source = str(resolve_data_dir(directory))
     read = time.perf_counter()
-    probabilities = predictor.predict_proba(data.images)
+    probabilities = predictor.predict_proba(images)
     predicted_at = time.perf_counter()
-    evaluation = evaluate_probabilities(probabilities, data.labels, split=split)
+    evaluation = evaluate_probabilities(probabilities, labels, split=split)
     evaluation.model = run.model
     evaluation.run = str(run.path)
     evaluation.model_file = str(model_file)
     evaluation.backend = predictor.backend
-    evaluation.data = str(resolve_data_dir(directory))
-    mistakes = worst_mistakes(probabilities, data.labels, misclassified)
+    evaluation.data = source
+    mistakes = worst_mistakes(probabilities, labels, misclassified)
     evaluation.misclassified = [
-        {"index": int(i), "true": int(data.labels[i]),
+        {"index": int(i), "true": int(labels[i]),
          "predicted": int(probabilities[i].argmax()),
          "confidence": float(probabilities[i].max()),
-         "p_true": float(probabilities[i, int(data.labels[i])])}
+         "p_true": float(probabilities[i, int(labels[i])]),
+         **({"path": paths[i]} if paths is not None else {})}
         for i in mistakes
     ]
     evaluation.seconds = {
@@ -196,7 +210,7 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
         "inference": predicted_at - read,
         "metrics": time.perf_counter() - predicted_at,
     }
-    arrays = {"images": data.images, "labels": data.labels,
+    arrays = {"images": images, "labels": labels,
               "probabilities": probabilities, "mistakes": mistakes}
     return evaluation, arrays
 

@@ -277,3 +277,54 @@ def test_falls_back_to_keras_without_litert(trained_run, monkeypatch):
     lite = json.loads(evaluate(str(trained_run), "--json", "--quiet").stdout)
     assert lite["backend"] == "litert"
     assert report["accuracy"] == pytest.approx(lite["accuracy"], abs=1e-9)
+
+
+# --- your own labelled images, and the confusion matrix as a picture ----------------------
+
+def test_evaluate_on_labelled_images_matches_the_core(trained_run):
+    from conftest import FIXTURE_IMAGES
+
+    from mnistcli.images import load_labelled_images
+
+    labelled = FIXTURE_IMAGES / "labelled"
+    result = evaluate(str(trained_run), "--images", str(labelled), "--json",
+                      "--misclassified", "50")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    pixels, labels, paths = load_labelled_images(labelled)
+    probabilities = load_predictor(trained_run / "model.tflite").predict_proba(pixels)
+    expected = evaluate_probabilities(probabilities, labels)
+    assert record["split"] == "images" and record["images"] == len(paths) == 30
+    assert record["accuracy"] == pytest.approx(expected.accuracy)
+    assert record["loss"] == pytest.approx(expected.loss, rel=1e-6)
+    assert record["confusion"] == expected.confusion
+    assert record["data"] == str(labelled)
+    # a mistake names the file it came from, whose folder is its true digit
+    assert len(record["misclassified"]) == record["errors"]
+    for mistake in record["misclassified"]:
+        assert Path(mistake["path"]).parent.name == str(mistake["true"])
+
+
+def test_labelled_images_with_dataset_options_is_a_usage_error(trained_run, tmp_path):
+    result = evaluate(str(trained_run), "--images", str(tmp_path), "--data", str(TINY_DATA))
+    assert result.exit_code == 2
+    assert "--images" in result.stderr
+
+
+def test_labelled_images_error_is_one_line(trained_run, tmp_path):
+    result = evaluate(str(trained_run), "--images", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "no labelled images" in result.stderr
+    assert result.stdout == ""
+
+
+def test_plot_writes_the_confusion_matrix(trained_run, tmp_path):
+    out = tmp_path / "confusion.png"
+    result = evaluate(str(trained_run), "--plot", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert f"plot\t{out}" in result.stdout.splitlines()
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > 300
+    assert [p.name for p in tmp_path.iterdir()] == ["confusion.png"]
+    as_json = evaluate(str(trained_run), "--plot", str(out), "--json")
+    assert json.loads(as_json.stdout)["plot"] == str(out)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 import struct
 
 import numpy as np
@@ -133,3 +135,13 @@ def test_unsupported_dtype_is_refused(tmp_path):
 def test_writer_leaves_no_temporary_files(tmp_path):
     write_idx(tmp_path / "a.gz", np.zeros((2, 2), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["a.gz"]
+
+
+def test_written_files_get_the_mode_of_any_new_file(tmp_path):
+    # the temporary file is private while it is written; the published one is not
+    old = os.umask(0o022)
+    try:
+        write_idx(tmp_path / "a.gz", np.zeros((2, 2), np.uint8))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.gz").stat().st_mode) == 0o644

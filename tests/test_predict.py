@@ -238,15 +238,31 @@ def test_predict_never_imports_tensorflow_with_a_tflite_model(run_dir, digits_di
 
 def test_shipped_model_reads_the_fixture_images():
     shipped = runs_module.ASSETS_DIR / "model.tflite"
-    images = sorted(p for p in FIXTURE_IMAGES.iterdir() if p.is_file()) \
-        if FIXTURE_IMAGES.is_dir() else []
-    if not shipped.is_file() or not images:
-        pytest.skip("no shipped model or no fixture images yet")
+    assert shipped.is_file(), "the package ships a default model (make bundled-model)"
+    images = sorted(p for p in FIXTURE_IMAGES.iterdir() if p.is_file())
+    assert len(images) >= 10
     result = predict("--model", str(shipped), *map(str, images))
     assert result.exit_code == 0, result.stderr
-    for line in result.stdout.splitlines():
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(images)
+    for line in lines:
         path, digit, _confidence = line.split("\t")
         assert Path(path).name[0] == digit, line  # fixture names start with the digit
+
+
+def test_stderr_has_no_library_chatter():
+    # LiteRT logs "Created TensorFlow Lite XNNPACK delegate" from C++; people should see
+    # only which model answered.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistcli", "predict", str(FIXTURE_IMAGES / "7_white_on_black.png")],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\t")[1] == "7"
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines()
+                                          if line.startswith("Model: ")]
+    assert len(result.stderr.splitlines()) == 1
+    assert "shipped" in result.stderr
 
 
 def test_input_bytes_are_used_as_given(run_dir):

@@ -96,6 +96,14 @@ def command(
         "--save", metavar="PNG",
         help="Write a grid of the --misclassified worst mistakes to this PNG.",
         show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="PNG",
+        help="Write the confusion matrix as a heat map to this PNG.",
+        show_default=False)] = None,
+    images: Annotated[Path | None, typer.Option(
+        "--images", metavar="DIR",
+        help="Evaluate on your own labelled images instead: DIR/<digit>/*.png (any image "
+        "format), preprocessed as `mnist predict` does.", show_default=False)] = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -106,10 +114,14 @@ def command(
     errors), or everything with --json. Inference runs the run's model.tflite on LiteRT.
     Without --data, the dataset the run was trained on is used.
 
-    Example: mnist evaluate RUN --misclassified 24 --save worst.png
+    Example: mnist evaluate RUN --misclassified 24 --save worst.png --plot confusion.png
     """
     if split not in ("test", "validation"):
         raise typer.BadParameter(f"{split!r}: choose test or validation", param_hint="--split")
+    if images is not None and (data is not None or validation is not None
+                               or split != "test"):
+        raise typer.BadParameter("--images evaluates on your own images; it does not go "
+                                 "with --data, --split or --validation", param_hint="--images")
     if save is not None and misclassified == 0:
         misclassified = 32
     from mnistcli.evaluation import evaluate_run, save_mistakes_grid
@@ -120,11 +132,18 @@ def command(
     if info.source == "shipped" and not quiet:
         err_console.print("Using the model shipped with mnistcli (no run found).")
     evaluation, arrays = evaluate_run(info, split=split, data_dir=data, validation=validation,
-                                      misclassified=misclassified)
-    grid = None
+                                      misclassified=misclassified, images_dir=images)
+    grid = confusion_png = None
     if save is not None:
         grid = save_mistakes_grid(save, arrays["images"], arrays["labels"],
                                   arrays["probabilities"], arrays["mistakes"])
+    if plot is not None:
+        from mnistcli.plots import plot_confusion
+
+        confusion_png = plot_confusion(
+            evaluation.confusion, plot,
+            title=f"{evaluation.model or 'model'} on {evaluation.images:,} "
+                  f"{evaluation.split} images, accuracy {evaluation.accuracy:.2%}")
     if not quiet:
         _report(evaluation)
         if evaluation.misclassified and not as_json:
@@ -134,9 +153,12 @@ def command(
         if grid is not None:
             err_console.print(f"Wrote {len(arrays['mistakes'])} mistakes to {grid}",
                               markup=False)
+        if confusion_png is not None:
+            err_console.print(f"Wrote the confusion matrix to {confusion_png}", markup=False)
     if as_json:
         record = evaluation.to_dict()
         record["grid"] = str(grid) if grid is not None else None
+        record["plot"] = str(confusion_png) if confusion_png is not None else None
         emit_json(record)
         return
     emit(f"accuracy\t{evaluation.accuracy:.6f}")
@@ -145,3 +167,5 @@ def command(
     emit(f"errors\t{evaluation.errors}")
     if grid is not None:
         emit(f"grid\t{grid}")
+    if confusion_png is not None:
+        emit(f"plot\t{confusion_png}")
