@@ -323,9 +323,8 @@ def get_format(name: str) -> ExportFormat:
         ) from None
 
 
-def default_destination(run_path: Path, fmt: ExportFormat, quantize: str | None) -> Path:
-    """RUN/export/<name>, or beside a bare model file."""
-    base = run_path if run_path.is_dir() else run_path.parent
+def default_destination(base: Path, fmt: ExportFormat, quantize: str | None) -> Path:
+    """BASE/export/<name>; BASE is the run's output directory (RunInfo.output_dir)."""
     name = fmt.default_name
     if quantize:
         stem, dot, suffix = name.partition(".")
@@ -366,8 +365,11 @@ def _publish(built: Path, out: Path) -> None:
 def export_model(keras_path: Path | None, run_path: Path, format_name: str,
                  out: Path | None = None, quantize: str | None = None,
                  data_dir: Path | None = None, validation: int | None = None,
-                 model=None) -> dict[str, Any]:
+                 model=None, output_dir: Path | None = None) -> dict[str, Any]:
     """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name``.
+
+    Without ``out`` the artifact goes to ``output_dir/export/`` (default: the run
+    directory, or the directory of a bare model file).
 
     Returns a record: format, path, size_bytes and what the format adds (for tflite: the
     test accuracy, and with int8 the float model's size and accuracy for comparison).
@@ -379,7 +381,9 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str,
                              f"{', '.join(QUANTIZE_CHOICES)}")
         if fmt.name != "tflite":
             raise ModelError(f"--quantize applies to the tflite format, not {fmt.name}")
-    out = Path(out) if out is not None else default_destination(run_path, fmt, quantize)
+    out = Path(out) if out is not None else default_destination(
+        output_dir if output_dir is not None else
+        (run_path if run_path.is_dir() else run_path.parent), fmt, quantize)
     if fmt.suffix and out.suffix != fmt.suffix:
         raise RunError(f"{out}: a {fmt.name} export must be named *{fmt.suffix}")
     if not fmt.directory and out.is_dir():

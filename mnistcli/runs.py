@@ -87,6 +87,14 @@ class RunInfo:
     def test_accuracy(self) -> float | None:
         return self.metrics.get("test_accuracy")
 
+    def output_dir(self) -> Path:
+        """Where commands put what they make from this model unless told otherwise: the
+        run directory, or the model file's directory; for the shipped model, which lives
+        inside the installed package, the current directory."""
+        if self.source == "shipped":
+            return Path.cwd()
+        return self.path if self.path.is_dir() else self.path.parent
+
     def model_file(self, prefer: str = "tflite") -> Path:
         """The model file to load: the .tflite when there is one (fast, no tensorflow),
         else the .keras; ``prefer="keras"`` reverses the order."""
@@ -192,7 +200,8 @@ def latest_run(directory: Path | None = None) -> RunInfo | None:
 
 
 def shipped_model() -> RunInfo:
-    """The model shipped inside the package (mnistcli/assets/model.tflite + run.json)."""
+    """The model shipped inside the package (mnistcli/assets: model.tflite, run.json, and
+    the model.keras and history.csv that plot-weights, plot-history and export read)."""
     tflite = ASSETS_DIR / TFLITE_FILE
     if not tflite.is_file():
         raise RunError(
@@ -202,7 +211,9 @@ def shipped_model() -> RunInfo:
     record: dict[str, Any] = {}
     if (ASSETS_DIR / RUN_FILE).is_file():
         record = read_run_record(ASSETS_DIR)
-    return RunInfo(path=ASSETS_DIR, source="shipped", record=record, tflite_path=tflite)
+    keras_file = ASSETS_DIR / KERAS_FILE
+    return RunInfo(path=ASSETS_DIR, source="shipped", record=record, tflite_path=tflite,
+                   keras_path=keras_file if keras_file.is_file() else None)
 
 
 def parse_run_reference(text: str) -> str:

@@ -1,51 +1,79 @@
-"""The model shipped inside the package: a run's ``model.tflite`` and ``run.json``.
+"""The model shipped inside the package: a run's ``model.tflite`` and ``run.json``, plus
+its ``model.keras`` and ``history.csv`` so that plot-weights, plot-history and export
+work on it too.
 
 ``make bundled-model`` trains the default ``cnn`` on real MNIST and then runs::
 
     python -m mnistcli.shipped RUN_DIR
 
-which copies the two files into ``mnistcli/assets/``. The copied run.json keeps
-everything that describes the model (hyperparameters, seed, data digests, versions,
-metrics) but not the data directory, a path of the machine that trained it.
+which copies them into ``mnistcli/assets/``. The copied run.json keeps everything that
+describes the model (hyperparameters, seed, data digests, versions, metrics) but not the
+data directory, a path of the machine that trained it. The Keras model is saved again
+without its optimizer state, which only training needs and which would triple its size.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from mnistcli.errors import MnistError, RunError
-from mnistcli.fsutil import atomic_path, write_text_atomic
-from mnistcli.runs import ASSETS_DIR, RUN_FILE, STATUS_COMPLETED, TFLITE_FILE, load_run
+from mnistcli.runs import (
+    ASSETS_DIR,
+    HISTORY_FILE,
+    KERAS_FILE,
+    RUN_FILE,
+    STATUS_COMPLETED,
+    TFLITE_FILE,
+    load_run,
+)
+from mnistcli.stdio import import_keras, stdout_to_stderr
 
-# Bigger than this and the wheel grows past what a CLI's default model should cost.
+# Bigger than this (all shipped files together) and the wheel grows past what a CLI's
+# default model should cost.
 MAX_SHIPPED_BYTES = 2 * 1024 * 1024
+SHIPPED_FILES = (TFLITE_FILE, KERAS_FILE, HISTORY_FILE, RUN_FILE)
 
 
 def ship_run(run_dir: Path | str, assets_dir: Path = ASSETS_DIR) -> dict:
-    """Copy a completed run's model.tflite and run.json into ``assets_dir``; returns the
-    record written. Raises RunError for an unfinished run or a model too big to ship."""
+    """Copy a completed run's model files, history and record into ``assets_dir``;
+    returns the record written. Raises RunError for an unfinished run or one too big to
+    ship, and then changes nothing."""
     run = load_run(Path(run_dir))
     record = dict(run.record)
     if record.get("status") != STATUS_COMPLETED:
         raise RunError(f"{run.path}: only a completed run can be shipped "
                        f"(status: {record.get('status')})")
-    if run.tflite_path is None or not run.tflite_path.is_file():
-        raise RunError(f"{run.path}: no {TFLITE_FILE} to ship")
-    size = run.tflite_path.stat().st_size
-    if size > MAX_SHIPPED_BYTES:
-        raise RunError(f"{run.tflite_path}: {size:,} bytes, more than the "
-                       f"{MAX_SHIPPED_BYTES:,} a shipped model may take")
     data = dict(record.get("data") or {})
     data.pop("dir", None)  # a path of the training machine
     record["data"] = data
     assets_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(assets_dir / TFLITE_FILE) as tmp:
-        shutil.copyfile(run.tflite_path, tmp)
-    write_text_atomic(assets_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+    # everything is made in a staging directory first, so a failure leaves the old assets
+    with tempfile.TemporaryDirectory(prefix=".shipping-", dir=assets_dir) as staging:
+        staged = Path(staging)
+        shutil.copyfile(run.path / TFLITE_FILE, staged / TFLITE_FILE)
+        shutil.copyfile(run.path / HISTORY_FILE, staged / HISTORY_FILE)
+        _save_without_optimizer(run.path / KERAS_FILE, staged / KERAS_FILE)
+        (staged / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        size = sum((staged / name).stat().st_size for name in SHIPPED_FILES)
+        if size > MAX_SHIPPED_BYTES:
+            raise RunError(f"{run.path}: {size:,} bytes to ship, more than the "
+                           f"{MAX_SHIPPED_BYTES:,} a shipped model may take")
+        for name in SHIPPED_FILES:
+            os.chmod(staged / name, 0o644)
+            os.replace(staged / name, assets_dir / name)
     return record
+
+
+def _save_without_optimizer(source: Path, target: Path) -> None:
+    keras, _ = import_keras()
+    with stdout_to_stderr():
+        model = keras.models.load_model(source, compile=False)
+        model.save(target)
 
 
 def main(argv: list[str] | None = None) -> int:

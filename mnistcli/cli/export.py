@@ -67,7 +67,8 @@ def command(
     info = resolve_run(run, stdin_text=stdin_text)
     validation = (info.record.get("hyperparameters") or {}).get("validation")
     result = export_model(info.keras_path, info.path, format_name, out=out,
-                          quantize=quantize, data_dir=data, validation=validation)
+                          quantize=quantize, data_dir=data, validation=validation,
+                          output_dir=info.output_dir())
     if not quiet:
         line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"
         if result["format"] == "tflite":

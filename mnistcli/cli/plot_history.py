@@ -36,11 +36,11 @@ def command(
     info = resolve_run(run, stdin_text=stdin_text)
     directory = info.path if info.path.is_dir() else info.path.parent
     history_path = directory / HISTORY_FILE
-    if info.source == "shipped" or not history_path.is_file():
+    if not history_path.is_file():
         raise RunError(f"{info.path}: no {HISTORY_FILE} here; plot-history needs a run "
                        "directory made by `mnist train`")
     history = read_history(history_path)
-    out = out if out is not None else directory / "history.png"
+    out = out if out is not None else info.output_dir() / "history.png"
     name = info.model or directory.name
     plot_history(history, out, title=f"{name}: {directory.name}")
     if not quiet:

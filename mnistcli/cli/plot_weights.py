@@ -153,9 +153,8 @@ def command(
 
     stdin_text = read_piped_stdin() if run is None else None
     info = resolve_run(run, stdin_text=stdin_text)
-    base = info.path if info.path.is_dir() else info.path.parent
     if out is None:
-        out = base / ("features.png" if input_image is not None else "weights.png")
+        out = info.output_dir() / ("features.png" if input_image is not None else "weights.png")
     image = _load_input_image(input_image) if input_image is not None else None
     model = load_keras_model(info.keras_path, info.path)
     report = weight_maps(model, units=units)
