@@ -24,6 +24,7 @@ import numpy as np
 
 from mnistcli.errors import DataError, ModelError, RunError
 from mnistcli.stdio import import_keras, stdout_to_stderr
+from mnistcli.weights import flat_layers
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
 REPRESENTATIVE_SAMPLES = 500  # training images that calibrate int8 quantisation
@@ -68,16 +69,6 @@ def _size(path: Path) -> int:
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size
-
-
-def _flat_layers(model) -> list:
-    flat = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            flat.extend(_flat_layers(layer))
-        else:
-            flat.append(layer)
-    return flat
 
 
 def _input_signature():
@@ -212,7 +203,7 @@ def dense_layers(model) -> list[tuple[Any, str]]:
     """The model's Dense layers with the activation applied after each, if the model is a
     plain dense network (what the CSV format can describe); else ModelError."""
     layers: list[tuple[Any, str]] = []
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         kind = type(layer).__name__
         if kind in CSV_PASSIVE_LAYERS:
             continue

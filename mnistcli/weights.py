@@ -107,15 +107,15 @@ class WeightReport:
 # ---------------------------------------------------------------------------- extraction
 
 def _kernel_layers(model) -> list:
-    return [layer for layer in _flat_layers(model) if _kernel_of(layer) is not None]
+    return [layer for layer in flat_layers(model) if _kernel_of(layer) is not None]
 
 
-def _flat_layers(model) -> list:
+def flat_layers(model) -> list:
     """Layers in order, with nested models (e.g. an augmentation block) expanded."""
     flat = []
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
-            flat.extend(_flat_layers(layer))
+            flat.extend(flat_layers(layer))
         else:
             flat.append(layer)
     return flat
@@ -189,7 +189,7 @@ def feature_maps(model, image: np.ndarray, conv_layers: int = 2,
     image = np.asarray(image)
     if image.shape != (IMAGE_SIDE, IMAGE_SIDE):
         raise ModelError(f"expected a 28x28 image, got shape {image.shape}")
-    layers = _flat_layers(model)
+    layers = flat_layers(model)
     taps = []  # (description, layer whose output is shown)
     for index, layer in enumerate(layers):
         if type(layer).__name__ != "Conv2D":

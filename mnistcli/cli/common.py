@@ -51,6 +51,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def read_piped_stdin() -> str | None:
+    """What a previous command piped in, or None when stdin is a terminal or unreadable."""
+    stream = sys.stdin
+    try:
+        if stream is None or stream.isatty():
+            return None
+        return stream.read()
+    except (OSError, ValueError, RuntimeError):  # closed, or replaced by a test harness
+        return None
+
+
 def info(message: str) -> None:
     """A line for people, on stderr."""
     err_console.print(message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,18 +14,8 @@ from mnistcli.cli.common import (
     emit,
     emit_json,
     err_console,
+    read_piped_stdin,
 )
-
-
-def read_piped_stdin() -> str | None:
-    """What a previous command piped in, or None when stdin is a terminal or unreadable."""
-    stream = sys.stdin
-    try:
-        if stream is None or stream.isatty():
-            return None
-        return stream.read()
-    except (OSError, ValueError, RuntimeError):  # closed, or replaced by a test harness
-        return None
 
 
 def _report(evaluation) -> None:

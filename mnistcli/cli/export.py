@@ -14,8 +14,8 @@ from mnistcli.cli.common import (
     emit,
     emit_json,
     err_console,
+    read_piped_stdin,
 )
-from mnistcli.cli.evaluate import read_piped_stdin
 
 # Listed here for --help only; mnistcli.export.FORMATS is the registry (and importing it
 # would not cost much, but the help should not depend on the core's load order).

@@ -7,8 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import JsonOption, QuietOption, emit, emit_json, err_console
-from mnistcli.cli.evaluate import read_piped_stdin
+from mnistcli.cli.common import (
+    JsonOption,
+    QuietOption,
+    emit,
+    emit_json,
+    err_console,
+    read_piped_stdin,
+)
 
 
 def command(

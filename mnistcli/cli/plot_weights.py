@@ -10,8 +10,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from mnistcli.cli.common import JsonOption, QuietOption, emit, emit_json, err_console
-from mnistcli.cli.evaluate import read_piped_stdin
+from mnistcli.cli.common import (
+    JsonOption,
+    QuietOption,
+    emit,
+    emit_json,
+    err_console,
+    read_piped_stdin,
+)
 
 THUMBNAIL_SIDE = 14  # pixels per map in the terminal: 14 columns by 7 rows
 ASCII_NEGATIVE = "-="  # weak, strong negative (without colour)
