@@ -59,6 +59,10 @@ def machine_line() -> str:
             + ", ".join(versions))
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def run_benchmark(name: str) -> tuple[str, float]:
     script, _ = BENCHMARKS[name]
     command = [sys.executable, *script]
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         script, what = BENCHMARKS[name]
         output, elapsed = run_benchmark(name)
         sections += ["", f"## {name}", "", what, "", "Reproduce: `.venv/bin/python "
-                     f"{' '.join(script)}` ({elapsed / 60:.0f} min here)", "", output]
+                     f"{' '.join(script)}` ({duration(elapsed)} here)", "", output]
     report = "\n".join(sections) + "\n"
     if args.out is None:
         print(report, end="")
