@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mnistcli.errors import DataError, ModelError, RunError
-from mnistcli.stdio import import_keras, stdout_to_stderr
+from mnistcli.stdio import import_keras, quiet_library_output, stdout_to_stderr
 from mnistcli.weights import flat_layers
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
@@ -95,7 +95,7 @@ def _int8_tflite_bytes(model, representative: np.ndarray) -> bytes:
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
-        with stdout_to_stderr():
+        with quiet_library_output():
             return converter.convert()
     except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
         raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
@@ -169,7 +169,7 @@ def _convert_float(convert_to_tflite, model, path: Path) -> None:
 
 def _write_savedmodel(model, target: Path, options: ExportOptions) -> dict[str, Any]:
     try:
-        with stdout_to_stderr():
+        with quiet_library_output():
             model.export(str(target), format="tf_saved_model", verbose=False)
     except Exception as exc:
         raise ModelError(f"SavedModel export failed: {exc}") from None
@@ -189,7 +189,7 @@ def _write_onnx(model, target: Path, options: ExportOptions) -> dict[str, Any]:
         raise ModelError("the onnx format needs the tf2onnx package: "
                          "pip install 'mnistcli[onnx]' (or pip install tf2onnx)") from None
     try:
-        with stdout_to_stderr():
+        with quiet_library_output():
             tf2onnx.convert.from_keras(model, input_signature=_input_signature(),
                                        opset=ONNX_OPSET, output_path=str(target))
     except Exception as exc:

@@ -72,6 +72,15 @@ def quiet_native_stderr() -> Iterator[None]:
             _restore_fd(2, saved)
 
 
+@contextlib.contextmanager
+def quiet_library_output() -> Iterator[None]:
+    """Drop what a library prints on either stream, from Python or native code (the
+    TensorFlow Lite converter and tf2onnx narrate every step). Its exceptions still
+    propagate; MNIST_DEBUG=1 shows the output (on stderr)."""
+    with quiet_native_stderr(), stdout_to_stderr():
+        yield
+
+
 def import_keras():
     """``(keras, tensorflow)``, imported without TensorFlow's start-up log lines."""
     # Python-side TensorFlow logging (absl) too, unless the user set a level

@@ -112,6 +112,8 @@ def test_tflite_int8_is_smaller_and_agrees(runs, expected, images, tmp_path):
     difference = np.abs(probabilities - expected["cnn"])
     assert difference.mean() < 0.02 and difference.max() < 0.25
     assert "int8" in result.stderr and "float32" in result.stderr
+    # the converter's narration ("Saved artifact at ...", warnings) is not for people
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert no_leftovers(tmp_path) == []
 
 

@@ -173,7 +173,12 @@ def command(
                              "has no convolution (it is a dense network)")
         sections += feature_maps(model, image)
     name = info.model or model.name
-    where = info.path.name if info.path.is_dir() else f"{info.path.parent.name}/{info.path.name}"
+    if info.source == "shipped":
+        where = "the model shipped with mnistcli"
+    elif info.path.is_dir():
+        where = info.path.name
+    else:
+        where = f"{info.path.parent.name}/{info.path.name}"
     picture = render(sections, heading=f"{name}: {where}")
     save_png(picture, out)
 
