@@ -353,14 +353,11 @@ def _publish(built: Path, out: Path) -> None:
         os.replace(built, out)
 
 
-def export_model(keras_path: Path | None, run_path: Path, format_name: str,
-                 out: Path | None = None, quantize: str | None = None,
-                 data_dir: Path | None = None, validation: int | None = None,
-                 model=None, output_dir: Path | None = None) -> dict[str, Any]:
-    """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name``.
-
-    Without ``out`` the artifact goes to ``output_dir/export/`` (default: the run
-    directory, or the directory of a bare model file).
+def export_model(keras_path: Path | None, run_path: Path, format_name: str, out: Path,
+                 quantize: str | None = None, data_dir: Path | None = None,
+                 validation: int | None = None, model=None) -> dict[str, Any]:
+    """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name`` to
+    ``out`` (see :func:`default_destination` for the usual place).
 
     Returns a record: format, path, size_bytes and what the format adds (for tflite: the
     test accuracy, and with int8 the float model's size and accuracy for comparison).
@@ -372,9 +369,7 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str,
                              f"{', '.join(QUANTIZE_CHOICES)}")
         if fmt.name != "tflite":
             raise ModelError(f"--quantize applies to the tflite format, not {fmt.name}")
-    out = Path(out) if out is not None else default_destination(
-        output_dir if output_dir is not None else
-        (run_path if run_path.is_dir() else run_path.parent), fmt, quantize)
+    out = Path(out)
     if fmt.suffix and out.suffix != fmt.suffix:
         raise RunError(f"{out}: a {fmt.name} export must be named *{fmt.suffix}")
     if not fmt.directory and out.is_dir():

@@ -59,16 +59,17 @@ def command(
 
     Example: mnist export RUN --quantize int8 --out int8.tflite
     """
-    from mnistcli.export import export_model, get_format
+    from mnistcli.export import default_destination, export_model, get_format
     from mnistcli.runs import resolve_run
 
-    get_format(format_name)  # an unknown format fails before anything is loaded
+    fmt = get_format(format_name)  # an unknown format fails before anything is loaded
     stdin_text = read_piped_stdin() if run is None else None
     info = resolve_run(run, stdin_text=stdin_text)
+    if out is None:
+        out = default_destination(info.output_dir(), fmt, quantize)
     validation = (info.record.get("hyperparameters") or {}).get("validation")
     result = export_model(info.keras_path, info.path, format_name, out=out,
-                          quantize=quantize, data_dir=data, validation=validation,
-                          output_dir=info.output_dir())
+                          quantize=quantize, data_dir=data, validation=validation)
     if not quiet:
         line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"
         if result["format"] == "tflite":
