@@ -171,7 +171,7 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
     loaded = time.perf_counter()
     paths: list[str] | None = None
     if images_dir is not None:
-        from mnistcli.images import load_labelled_images
+        from mnistcli.preprocess import load_labelled_images
 
         split = "images"
         images, labels, paths = load_labelled_images(images_dir)
@@ -219,8 +219,8 @@ def save_mistakes_grid(path: Path | str, images: np.ndarray, labels: np.ndarray,
                        probabilities: np.ndarray, indices: np.ndarray) -> Path:
     """A PNG grid of the given images, each captioned with its true and predicted digit
     and the model's confidence in its (wrong) answer."""
-    from mnistcli.digits import digit_grid
     from mnistcli.fsutil import atomic_path
+    from mnistcli.pictures import digit_grid
 
     if len(indices) == 0:
         raise MnistError("no misclassified images to draw")

@@ -24,7 +24,7 @@ import numpy as np
 
 from mnistcli.errors import DataError, ModelError, RunError
 from mnistcli.stdio import import_keras, quiet_library_output, stdout_to_stderr
-from mnistcli.weights import flat_layers
+from mnistcli.weight_maps import flat_layers
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
 REPRESENTATIVE_SAMPLES = 500  # training images that calibrate int8 quantisation

@@ -284,7 +284,7 @@ def test_falls_back_to_keras_without_litert(trained_run, monkeypatch):
 def test_evaluate_on_labelled_images_matches_the_core(trained_run):
     from conftest import FIXTURE_IMAGES
 
-    from mnistcli.images import load_labelled_images
+    from mnistcli.preprocess import load_labelled_images
 
     labelled = FIXTURE_IMAGES / "labelled"
     result = evaluate(str(trained_run), "--images", str(labelled), "--json",

@@ -1,4 +1,4 @@
-"""`mnist inspect` and its core (mnistcli.digits, mnistcli.cli.render), on the committed
+"""`mnist inspect` and its core (mnistcli.digits, mnistcli.cli.terminal), on the committed
 tiny fixture dataset, plus one check against the real MNIST files."""
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from mnistcli.cli import app
-from mnistcli.cli.render import ascii_lines, draw_digits, half_block_lines
+from mnistcli.cli.terminal import ascii_lines, draw_digits, half_block_lines
 from mnistcli.datasets import load_dataset
-from mnistcli.digits import (
+from mnistcli.errors import DataError, DataNotFoundError
+from mnistcli.home import dataset_dir
+from mnistcli.idx import read_idx
+from mnistcli.inspection import (
     dataset_summary,
     default_validation,
-    digit_grid,
     indices_of_label,
     parse_indices,
     pixel_mean_std,
     pixel_stats,
 )
-from mnistcli.errors import DataError, DataNotFoundError
-from mnistcli.home import dataset_dir
-from mnistcli.idx import read_idx
+from mnistcli.pictures import digit_grid
 
 TINY = Path(__file__).resolve().parent.parent / "fixtures" / "tiny"
 TINY_VALIDATION = 100  # what `inspect` picks for a 600-image training set
@@ -391,7 +391,7 @@ IMAGES = TINY.parent / "images"
 
 
 def test_image_file_json_is_the_shared_preprocessing():
-    from mnistcli.images import load_image, preprocess
+    from mnistcli.preprocess import load_image, preprocess
 
     path = IMAGES / "5_rgba_canvas.png"
     result = inspect(str(path), "--json")
@@ -404,7 +404,7 @@ def test_image_file_json_is_the_shared_preprocessing():
 
 
 def test_image_file_drawn_beside_the_model_input():
-    from mnistcli.images import load_image, preprocess
+    from mnistcli.preprocess import load_image, preprocess
 
     path = IMAGES / "7_white_on_black.png"
     result = inspect(str(path))

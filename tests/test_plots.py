@@ -1,4 +1,4 @@
-"""`mnist plot-weights`, `mnist plot-history`, mnistcli.weights and mnistcli.plots."""
+"""`mnist plot-weights`, `mnist plot-history`, mnistcli.weight_maps and mnistcli.charts."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from PIL import Image
 from trained_runs import make_run
 from typer.testing import CliRunner
 
+from mnistcli.charts import plot_confusion, plot_history, read_history, zoom_window
 from mnistcli.cli import app
 from mnistcli.errors import ModelError
-from mnistcli.plots import plot_confusion, plot_history, read_history, zoom_window
-from mnistcli.weights import (
+from mnistcli.weight_maps import (
     DIVERGING_ANCHORS,
     NEUTRAL_COLOUR,
     MapSet,
@@ -198,7 +198,7 @@ def test_plot_weights_cnn_filters(runs, tmp_path):
 
 
 def test_plot_weights_cnn_feature_maps_of_an_image(runs, tmp_path):
-    pytest.importorskip("mnistcli.images")
+    pytest.importorskip("mnistcli.preprocess")
     out = tmp_path / "features.png"
     plain = tmp_path / "filters.png"
     assert invoke("plot-weights", str(runs["cnn"]), "--out", str(plain)).exit_code == 0
@@ -218,7 +218,7 @@ def test_feature_maps_of_the_first_convolutions(runs):
     import keras
 
     from mnistcli.datasets import load_split
-    from mnistcli.weights import feature_maps
+    from mnistcli.weight_maps import feature_maps
 
     model = keras.models.load_model(runs["cnn"] / "model.keras", compile=False)
     image = load_split("test", TINY_DATA).images[0]
@@ -237,7 +237,7 @@ def test_feature_maps_of_the_first_convolutions(runs):
 
 
 def test_plot_weights_input_needs_a_cnn(runs):
-    pytest.importorskip("mnistcli.images")
+    pytest.importorskip("mnistcli.preprocess")
     result = invoke("plot-weights", str(runs["logreg"]), "--input",
                     str(FIXTURE_IMAGES / "7_white_on_black.png"))
     assert_one_error_line(result, "convolution")
@@ -362,7 +362,7 @@ def test_plot_confusion(tmp_path):
 # --- start-up cost ---------------------------------------------------------------------------
 
 def test_plot_modules_import_nothing_heavy():
-    code = ("import sys, mnistcli.plots, mnistcli.weights, mnistcli.export, "
+    code = ("import sys, mnistcli.charts, mnistcli.weight_maps, mnistcli.export, "
             "mnistcli.cli.plot_weights, mnistcli.cli.plot_history, mnistcli.cli.export; "
             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

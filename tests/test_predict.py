@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mnistcli import runs as runs_module
 from mnistcli.cli import app
-from mnistcli.images import load_image, preprocess
+from mnistcli.preprocess import load_image, preprocess
 
 runner = CliRunner()
 

@@ -127,7 +127,7 @@ def command(
         grid = save_mistakes_grid(save, arrays["images"], arrays["labels"],
                                   arrays["probabilities"], arrays["mistakes"])
     if plot is not None:
-        from mnistcli.plots import plot_confusion
+        from mnistcli.charts import plot_confusion
 
         confusion_png = plot_confusion(
             evaluation.confusion, plot,

@@ -19,22 +19,18 @@ from mnistcli.cli.common import (
     emit_json,
     err_console,
 )
-from mnistcli.cli.render import bar, color_enabled, draw_digits
+from mnistcli.cli.terminal import bar, color_enabled, draw_digits
 from mnistcli.datasets import DEFAULT_VALIDATION, NUM_CLASSES, SPLITS, load_split
-from mnistcli.digits import (
-    comparison_picture,
+from mnistcli.errors import DataError
+from mnistcli.inspection import (
     dataset_summary,
     default_validation,
     describe_images,
-    digit_grid,
-    enlarge,
-    fit_in_square,
     indices_of_label,
     parse_indices,
     pixel_stats,
-    save_png,
 )
-from mnistcli.errors import DataError
+from mnistcli.pictures import comparison_picture, digit_grid, enlarge, fit_in_square, save_png
 
 CAPTION_WIDTH = 40  # an image file's caption; 40 + 2 + 28 columns fit 80
 STATUS_TEXT = {
@@ -194,7 +190,7 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
 def _show_image_file(source: str, save: Path | None, scale: int, json_output: bool,
                      quiet: bool) -> None:
     # the preprocessing module is only needed here
-    from mnistcli.images import load_image, preprocess, to_grey
+    from mnistcli.preprocess import load_image, preprocess, to_grey
 
     picture = load_image(source, name=source)
     processed = preprocess(picture, name=source)

@@ -34,8 +34,8 @@ def command(
 
     Example: mnist train --model mlp | mnist plot-history --out curves.png
     """
+    from mnistcli.charts import plot_history, read_history
     from mnistcli.errors import RunError
-    from mnistcli.plots import plot_history, read_history
     from mnistcli.runs import HISTORY_FILE, resolve_run
 
     stdin_text = read_piped_stdin() if run is None else None

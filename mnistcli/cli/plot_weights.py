@@ -36,7 +36,7 @@ def _tile_lines(values: np.ndarray, diverging: bool, colour: bool):
     from rich.style import Style
     from rich.text import Text
 
-    from mnistcli.weights import colorize
+    from mnistcli.weight_maps import colorize
 
     if values.shape[0] % 2:
         values = np.vstack([values, np.zeros((1, values.shape[1]))])
@@ -71,7 +71,7 @@ def draw_in_terminal(sections) -> None:
     """A small version of the picture on stderr: each map as a 14x14 thumbnail."""
     from rich.text import Text
 
-    from mnistcli.weights import thumbnails
+    from mnistcli.weight_maps import thumbnails
 
     colour = _colour_terminal()
     gap = 2
@@ -112,7 +112,7 @@ def draw_in_terminal(sections) -> None:
 
 def _load_input_image(path: Path) -> np.ndarray:
     """An image file as the model sees it (28x28 uint8, white ink on black)."""
-    from mnistcli.images import load_image, preprocess
+    from mnistcli.preprocess import load_image, preprocess
 
     return preprocess(load_image(path, name=str(path)), name=str(path))
 
@@ -155,7 +155,7 @@ def command(
 
     from mnistcli.export import load_keras_model
     from mnistcli.runs import resolve_run
-    from mnistcli.weights import feature_maps, render, save_png, weight_maps
+    from mnistcli.weight_maps import feature_maps, render, save_png, weight_maps
 
     stdin_text = read_piped_stdin() if run is None else None
     info = resolve_run(run, stdin_text=stdin_text)

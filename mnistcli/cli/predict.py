@@ -77,7 +77,7 @@ def _terminal_table(rows: list[tuple[dict, object]], show: bool):
     from rich.table import Table
     from rich.text import Text
 
-    from mnistcli.cli.render import color_enabled, digit_lines
+    from mnistcli.cli.terminal import color_enabled, digit_lines
 
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("file", overflow="fold")
@@ -153,7 +153,7 @@ def command(
 
     import numpy as np
 
-    from mnistcli.images import prepare_images
+    from mnistcli.preprocess import prepare_images
 
     terminal = stdout_is_terminal() and not as_json
     k = top if top is not None else (TERMINAL_TOP if terminal else 1)
@@ -170,7 +170,7 @@ def command(
             else:
                 emit(_tsv_line(record))
             if show:
-                from mnistcli.cli.render import draw_digits
+                from mnistcli.cli.terminal import draw_digits
 
                 draw_digits(err_console, [item.pixels], [
                     f"{record['path']}: {record['digit']} ({record['confidence']:.1%})"])

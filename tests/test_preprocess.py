@@ -1,4 +1,4 @@
-"""mnistcli.images: reading every kind of image and preprocessing it the MNIST way."""
+"""mnistcli.preprocess: reading every kind of image and preprocessing it the MNIST way."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from conftest import FIXTURE_IMAGES
 from PIL import Image, ImageDraw, ImageFont
 
-from mnistcli import images
+from mnistcli import preprocess as preprocess_module
 from mnistcli.errors import ImageError
-from mnistcli.images import (
+from mnistcli.preprocess import (
     expand_sources,
     ink_map,
     load_image,
@@ -299,7 +299,7 @@ def test_large_images_are_reduced_before_work(tmp_path):
     photo.save(path, quality=90)
     loaded = load_image(path)
     assert max(loaded.size) < 3000  # JPEG decoded at a reduced scale
-    assert max(to_grey(photo).shape) <= images.DECODE_SIDE
+    assert max(to_grey(photo).shape) <= preprocess_module.DECODE_SIDE
     assert similarity(preprocess(loaded), preprocess(draw_digit(8, stroke=3))) > 0.9
 
 
@@ -408,7 +408,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path, width, height):
 
 
 def test_pixel_limit_is_configurable(three, monkeypatch):
-    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(preprocess_module, "MAX_PIXELS", 100 * 100)
     with pytest.raises(ImageError, match=r"too large \(200x200"):
         load_image(encoded(three, "PNG"))
 
