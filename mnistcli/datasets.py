@@ -21,8 +21,10 @@ from mnistcli.idx import read_idx
 DEFAULT_DATASET = "mnist"
 DEFAULT_VALIDATION = 5000
 SPLITS = ("train", "validation", "test")
-IMAGE_SHAPE = (28, 28)
-NUM_CLASSES = 10
+# Every dataset here holds square grey images of this side, as MNIST does.
+IMAGE_SIDE = 28
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
+IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class DatasetSpec:
     files: tuple[DatasetFile, ...]
     mirrors: tuple[str, ...]
     class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def file(self, role: str) -> DatasetFile:
         return next(f for f in self.files if f.role == role)
@@ -90,6 +96,9 @@ DATASETS: dict[str, DatasetSpec] = {
                      "Sneaker", "Bag", "Ankle boot"),
     ),
 }
+
+# The class count of the default dataset (MNIST's ten digits), for callers without a spec.
+NUM_CLASSES = DATASETS[DEFAULT_DATASET].num_classes
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -163,7 +172,7 @@ def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarra
     labels = read_idx(label_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(
-            f"{image_path}: expected uint8 images of shape (N, 28, 28), found "
+            f"{image_path}: expected uint8 images of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}), found "
             f"{images.dtype} {images.shape}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
@@ -175,8 +184,9 @@ def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarra
             f"{image_path.name} holds {len(images)} images but {label_path.name} holds "
             f"{len(labels)} labels"
         )
-    if len(labels) and int(labels.max()) >= NUM_CLASSES:
-        raise DataError(f"{label_path}: label {int(labels.max())} is not a digit 0-9")
+    if len(labels) and int(labels.max()) >= spec.num_classes:
+        raise DataError(f"{label_path}: label {int(labels.max())} is not a digit "
+                        f"0-{spec.num_classes - 1}")
     return images, labels
 
 

@@ -19,11 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
+from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SHAPE, IMAGE_SIDE
 from mnistcli.errors import ModelError
 from mnistcli.stdio import import_keras, quiet_native_stderr
 
-IMAGE_SHAPE = (28, 28)
-NUM_CLASSES = 10
 # Big enough to amortise per-call overhead, small enough to keep memory flat.
 DEFAULT_BATCH_SIZE = 1024
 TFLITE_IDENTIFIER = b"TFL3"  # bytes 4-8 of every TensorFlow Lite flatbuffer
@@ -32,9 +31,10 @@ TFLITE_IDENTIFIER = b"TFL3"  # bytes 4-8 of every TensorFlow Lite flatbuffer
 class Predictor(Protocol):
     path: Path
     backend: str  # "litert" or "keras"
+    num_classes: int  # the size of the model's output
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images (N, 28, 28) -> float32 probabilities (N, 10)."""
+        """uint8 images (N, 28, 28) -> float32 probabilities (N, num_classes)."""
         ...
 
 
@@ -46,22 +46,27 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise ModelError(f"expected images of shape (N, 28, 28), got {images.shape}")
+        raise ModelError(f"expected images of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}), "
+                         f"got {images.shape}")
     return (images.astype(np.float32) / np.float32(255.0))[..., None]
 
 
-def _check_shapes(path: Path, input_shape, output_shape) -> None:
-    """The model must take 28x28(x1) images and give 10 classes."""
+def _check_shapes(path: Path, input_shape, output_shape) -> int:
+    """The model must take 28x28(x1) images and give at least two classes; returns how
+    many classes it gives."""
     spatial = tuple(int(d) for d in input_shape[1:])
-    if spatial not in ((28, 28, 1), (28, 28), (784,)):
+    if spatial not in ((*IMAGE_SHAPE, 1), IMAGE_SHAPE, (IMAGE_PIXELS,)):
         shown = "x".join("?" if d < 0 else str(d) for d in spatial)
         raise ModelError(
-            f"{path}: model expects input of shape {shown}, but MNIST images are 28x28x1"
+            f"{path}: model expects input of shape {shown}, but MNIST images are "
+            f"{IMAGE_SIDE}x{IMAGE_SIDE}x1"
         )
-    if int(output_shape[-1]) != NUM_CLASSES:
+    num_classes = int(output_shape[-1])
+    if num_classes < 2:
         raise ModelError(
-            f"{path}: model gives {int(output_shape[-1])} outputs, not {NUM_CLASSES} digit classes"
+            f"{path}: model gives {num_classes} output; a classifier needs at least 2 classes"
         )
+    return num_classes
 
 
 class LiteRTPredictor:
@@ -83,13 +88,14 @@ class LiteRTPredictor:
                              f"{len(inputs)} and {len(outputs)}")
         self._input = inputs[0]
         self._output = outputs[0]
-        _check_shapes(path, self._input["shape_signature"], self._output["shape"])
+        self.num_classes = _check_shapes(path, self._input["shape_signature"],
+                                         self._output["shape"])
         self._flat = len(self._input["shape_signature"]) == 2
         self._batch = None
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
-            shape = [batch, 784] if self._flat else [batch, *self._input["shape"][1:]]
+            shape = [batch, IMAGE_PIXELS] if self._flat else [batch, *self._input["shape"][1:]]
             self._interpreter.resize_tensor_input(self._input["index"], shape)
             with quiet_native_stderr():
                 self._interpreter.allocate_tensors()
@@ -99,8 +105,8 @@ class LiteRTPredictor:
                       ) -> np.ndarray:
         x = to_model_input(images)
         if self._flat:
-            x = x.reshape(len(x), 784)
-        result = np.empty((len(x), NUM_CLASSES), dtype=np.float32)
+            x = x.reshape(len(x), IMAGE_PIXELS)
+        result = np.empty((len(x), self.num_classes), dtype=np.float32)
         for start in range(0, len(x), batch_size):
             chunk = x[start:start + batch_size]
             self._resize(len(chunk))
@@ -123,15 +129,15 @@ class KerasPredictor:
         if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
             raise ModelError(f"{path}: expected a model with one input and one output")
         input_shape = [-1 if d is None else d for d in self.model.inputs[0].shape]
-        _check_shapes(path, input_shape, self.model.outputs[0].shape)
+        self.num_classes = _check_shapes(path, input_shape, self.model.outputs[0].shape)
 
     def predict_proba(self, images: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE
                       ) -> np.ndarray:
         x = to_model_input(images)
         if len(self.model.inputs[0].shape) == 2:
-            x = x.reshape(len(x), 784)
+            x = x.reshape(len(x), IMAGE_PIXELS)
         if len(x) == 0:
-            return np.empty((0, NUM_CLASSES), dtype=np.float32)
+            return np.empty((0, self.num_classes), dtype=np.float32)
         probabilities = self.model.predict(x, batch_size=batch_size, verbose=0)
         return np.asarray(probabilities, dtype=np.float32)
 
@@ -196,6 +202,7 @@ class _TensorFlowLitePredictor(LiteRTPredictor):
             raise ModelError(f"{path}: not a valid TensorFlow Lite model ({exc})") from None
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        _check_shapes(path, self._input["shape_signature"], self._output["shape"])
+        self.num_classes = _check_shapes(path, self._input["shape_signature"],
+                                         self._output["shape"])
         self._flat = len(self._input["shape_signature"]) == 2
         self._batch = None

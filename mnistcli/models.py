@@ -1,8 +1,9 @@
 """The model zoo: a registry of name -> ModelSpec (a builder plus its default recipe).
 
 Every model takes float32 images of shape (28, 28, 1) scaled to [0, 1] (pixel / 255) and
-ends in a 10-way softmax. Builders return an uncompiled ``keras.Model``; keras is imported
-inside them so importing this module stays cheap.
+ends in a softmax over the dataset's classes (``num_classes``, ten for MNIST). Builders
+return an uncompiled ``keras.Model``; keras is imported inside them so importing this module
+stays cheap.
 
 Besides the builders this module holds the two factories a training loop needs to follow
 a recipe: :func:`make_optimizer` (optimizer plus learning-rate schedule) and
@@ -17,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mnistcli.datasets import IMAGE_SHAPE, NUM_CLASSES
 from mnistcli.errors import ModelError
 
 if TYPE_CHECKING:
     import keras
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # one grey channel
 
 
 @dataclass(frozen=True)
@@ -50,24 +51,24 @@ class ModelSpec:
     description: str
     tutorial_accuracy: float  # what the classic tutorial reported on the test set
     target_accuracy: float  # what our default recipe must reach on the test set
-    build: Callable[[], keras.Model]
+    build: Callable[[int], keras.Model]  # num_classes -> an uncompiled model
     recipe: Recipe
 
 
 # --- builders ------------------------------------------------------------------------------
 
-def build_logreg() -> keras.Model:
+def build_logreg(num_classes: int = NUM_CLASSES) -> keras.Model:
     """Softmax regression: one weight per pixel and digit, plus a bias per digit."""
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Flatten()(inputs)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="logreg")
 
 
-def build_mlp() -> keras.Model:
+def build_mlp(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-300-10 with a sigmoid hidden layer (LeCun et al. 1998's 2-layer network)."""
     import keras
     from keras import layers
@@ -76,11 +77,11 @@ def build_mlp() -> keras.Model:
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Flatten()(inputs)
     x = layers.Dense(hidden_units, activation="sigmoid", name="hidden")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="mlp")
 
 
-def build_dnn() -> keras.Model:
+def build_dnn(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-512-256-128-10 with ReLU and dropout 0.5 before the output layer."""
     import keras
     from keras import layers
@@ -92,11 +93,11 @@ def build_dnn() -> keras.Model:
     x = layers.Dense(256, activation="relu", name="hidden2")(x)
     x = layers.Dense(128, activation="relu", name="hidden3")(x)
     x = layers.Dropout(dropout_rate)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="dnn")
 
 
-def build_mlp100() -> keras.Model:
+def build_mlp100(num_classes: int = NUM_CLASSES) -> keras.Model:
     """The TensorFlow beginner tutorial's model: Flatten, Dense(100, relu), Dense(10)."""
     import keras
     from keras import layers
@@ -105,11 +106,11 @@ def build_mlp100() -> keras.Model:
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Flatten()(inputs)
     x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="mlp100")
 
 
-def build_mlp2() -> keras.Model:
+def build_mlp2(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-256-256-10 with two ReLU hidden layers."""
     import keras
     from keras import layers
@@ -119,11 +120,11 @@ def build_mlp2() -> keras.Model:
     x = layers.Flatten()(inputs)
     x = layers.Dense(hidden_units, activation="relu", name="hidden1")(x)
     x = layers.Dense(hidden_units, activation="relu", name="hidden2")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="mlp2")
 
 
-def build_cnn() -> keras.Model:
+def build_cnn(num_classes: int = NUM_CLASSES) -> keras.Model:
     """Three 3x3 convolution blocks (conv, batch norm, ReLU, 2x2 max pool) widening
     16 -> 32 -> 64 channels as the image shrinks 28 -> 14 -> 7 -> 3, then a dense layer
     of 128 and a softmax, with dropout before each. Sized for accuracy per CPU-second:
@@ -154,7 +155,7 @@ def build_cnn() -> keras.Model:
     x = layers.Dropout(dropout_rate)(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout_rate)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 
@@ -316,7 +317,8 @@ def make_augmenter(augment: dict[str, float] | None):
         raise ModelError(f"unknown augmentation {', '.join(unknown)}; choose from: "
                          f"{', '.join(AUGMENTATIONS)}")
     for key, value in augment.items():
-        if not 0 <= float(value) < (28 if key == "shift" else 90 if key == "rotate" else 1):
+        limit = INPUT_SHAPE[0] if key == "shift" else 90 if key == "rotate" else 1
+        if not 0 <= float(value) < limit:
             raise ModelError(f"augmentation {key}={value} is out of range")
     max_shift = float(augment.get("shift", 0.0))
     max_angle = math.radians(float(augment.get("rotate", 0.0)))

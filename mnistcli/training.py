@@ -39,6 +39,7 @@ from mnistcli.datasets import (
     DEFAULT_DATASET,
     DEFAULT_VALIDATION,
     data_digests,
+    get_dataset,
     load_dataset,
     resolve_data_dir,
 )
@@ -229,7 +230,7 @@ def _apply_augmenter(augmenter, images):
 def _datasets(tf, data: dict, config: TrainConfig, augmenter):
     """tf.data pipelines: uint8 in memory, scaled (and augmented) per batch."""
     smoothing = config.label_smoothing > 0
-    num_classes = 10
+    num_classes = get_dataset(DEFAULT_DATASET).num_classes
 
     def prepare(images, labels, augment: bool):
         x = tf.cast(images, tf.float32)[..., None] / 255.0
@@ -527,7 +528,7 @@ def train(config: TrainConfig, out: Path | str | None = None,
     try:
         keras, _ = import_keras()
         _seed_everything(config.seed, _deterministic_ops(config))
-        model = spec.build()
+        model = spec.build(get_dataset(DEFAULT_DATASET).num_classes)
         return _fit_and_publish(keras, model, None, config, data, record, [], partial, final,
                                 observer, replacing=False)
     except BaseException:

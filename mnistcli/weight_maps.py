@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SHAPE, IMAGE_SIDE
 from mnistcli.errors import ModelError
 from mnistcli.fsutil import atomic_path
 
-IMAGE_SIDE = 28
-NUM_DIGITS = 10
 DEFAULT_UNITS = 16
 
 # ColorBrewer RdBu, reversed: dark blue (most negative) .. near-white (zero) .. dark red.
@@ -154,17 +153,18 @@ def weight_maps(model, units: int | None = None) -> WeightReport:
         return WeightReport("conv", first.name, low, high, filters, len(shown), [section])
 
     inputs, outputs = kernel.shape
-    if inputs != IMAGE_SIDE * IMAGE_SIDE:
+    if inputs != IMAGE_PIXELS:
         raise ModelError(
             f"the first Dense layer {first.name!r} has {inputs} inputs, not the "
-            f"{IMAGE_SIDE * IMAGE_SIDE} pixels of a flattened image: nothing to draw as 28x28 maps"
+            f"{IMAGE_PIXELS} pixels of a flattened image: nothing to draw as "
+            f"{IMAGE_SIDE}x{IMAGE_SIDE} maps"
         )
     per_unit = kernel.T.reshape(outputs, IMAGE_SIDE, IMAGE_SIDE)
-    if first is kernel_layers[-1] and outputs == NUM_DIGITS:
-        # softmax regression: the only layer, one unit per digit
+    if first is kernel_layers[-1]:
+        # softmax regression: the only layer, one unit per class
         section = MapSet(
             title=f"{first.name}: the weights of each digit (red: evidence for, blue: against)",
-            maps=per_unit, labels=[f"digit {d}" for d in range(NUM_DIGITS)],
+            maps=per_unit, labels=[f"digit {d}" for d in range(outputs)],
             columns=5, diverging=True, legend="weight")
         return WeightReport("softmax", first.name, low, high, outputs, outputs, [section])
 
@@ -187,8 +187,8 @@ def feature_maps(model, image: np.ndarray, conv_layers: int = 2,
     import keras
 
     image = np.asarray(image)
-    if image.shape != (IMAGE_SIDE, IMAGE_SIDE):
-        raise ModelError(f"expected a 28x28 image, got shape {image.shape}")
+    if image.shape != IMAGE_SHAPE:
+        raise ModelError(f"expected a {IMAGE_SIDE}x{IMAGE_SIDE} image, got shape {image.shape}")
     layers = flat_layers(model)
     taps = []  # (description, layer whose output is shown)
     for index, layer in enumerate(layers):
