@@ -32,6 +32,8 @@ class DatasetFile:
     role: str  # train-images, train-labels, test-images, test-labels
     filename: str
     sha256: str
+    # bytes; a download stops reading past it (None: unknown, no cap)
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,16 @@ class DatasetSpec:
         return next(f for f in self.files if f.role == role)
 
 
-def _canonical_files(digests: dict[str, str]) -> tuple[DatasetFile, ...]:
+def _canonical_files(digests: dict[str, str],
+                     sizes: dict[str, int]) -> tuple[DatasetFile, ...]:
     names = {
         "train-images": "train-images-idx3-ubyte.gz",
         "train-labels": "train-labels-idx1-ubyte.gz",
         "test-images": "t10k-images-idx3-ubyte.gz",
         "test-labels": "t10k-labels-idx1-ubyte.gz",
     }
-    return tuple(DatasetFile(role, filename, digests[role]) for role, filename in names.items())
+    return tuple(DatasetFile(role, filename, digests[role], sizes[role])
+                 for role, filename in names.items())
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -69,7 +73,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "train-labels": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
             "test-images": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "test-labels": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        }),
+        }, {"train-images": 9912422, "train-labels": 28881, "test-images": 1648877,
+            "test-labels": 4542}),
         mirrors=(
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -87,7 +92,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "train-labels": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
             "test-images": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             "test-labels": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-        }),
+        }, {"train-images": 26421880, "train-labels": 29515, "test-images": 4422102,
+            "test-labels": 5148}),
         mirrors=(
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",

@@ -8,11 +8,20 @@ transient failures are retried with backoff before moving on to the next mirror.
 
 Mirrors are tried in order: explicit ones, else ``MNIST_MIRROR`` (several separated by
 whitespace or commas), else the registry's public mirrors. ``http(s)://`` and
-``file://`` URLs and plain directory paths work. Only the standard library does HTTP.
+``file://`` URLs and plain directory paths work; a malformed entry is skipped with a
+note, and a list with no usable entry is an error. Only the standard library does HTTP.
+
+A file is never read past the size the registry gives for it, so a misbehaving mirror
+cannot fill the disk. A full disk stops the download at once (retrying cannot help).
+Two downloads into the same directory do not interleave: the second waits for an
+inter-process lock held by the first (a file beside the directory), then finds the
+files there and verified.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import http.client
 import os
 import re
@@ -20,13 +29,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from mnistcli import __version__
 from mnistcli.datasets import DEFAULT_DATASET, DatasetFile, DatasetSpec, get_dataset, sha256_file
 from mnistcli.errors import DownloadError
+from mnistcli.fsutil import make_directory
 from mnistcli.home import MIRROR_ENV, dataset_dir
 
 PART_SUFFIX = ".part"
@@ -34,6 +46,7 @@ CHUNK_SIZE = 64 * 1024
 DEFAULT_RETRIES = 2  # retries per mirror after the first attempt, for transient failures
 DEFAULT_BACKOFF = 0.5  # seconds before the first retry; doubles each time
 DEFAULT_TIMEOUT = 30.0  # seconds without data before a connection counts as failed
+LOCK_SUFFIX = ".lock"
 USER_AGENT = f"mnistcli/{__version__} (+python urllib)"
 
 # Status of one file in a DownloadResult
@@ -102,14 +115,61 @@ def parse_mirror_list(value: str) -> list[str]:
     return [item for item in re.split(r"[\s,]+", value) if item]
 
 
-def resolve_mirrors(spec: DatasetSpec, mirrors: Sequence[str] | None = None) -> list[str]:
-    """Explicit mirrors, else ``MNIST_MIRROR``, else the registry's public mirrors."""
+def mirror_problem(mirror: str) -> str | None:
+    """Why ``mirror`` cannot be used (a malformed URL, an unsupported scheme), or None."""
+    if not _is_url(mirror):
+        return None  # a directory path: whether it exists is checked when it is used
+    try:
+        parsed = urllib.parse.urlparse(mirror)
+        parsed.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"malformed URL ({exc})"
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parsed.hostname:
+            return "malformed URL (no host)"
+        return None
+    if scheme == "file":
+        return None
+    return f"unsupported URL scheme {scheme!r}; use http(s)://, file:// or a directory path"
+
+
+def resolve_mirrors(spec: DatasetSpec, mirrors: Sequence[str] | None = None,
+                    progress: DownloadProgress | None = None) -> list[str]:
+    """Explicit mirrors, else ``MNIST_MIRROR``, else the registry's public mirrors.
+
+    A malformed entry is skipped with a note to ``progress``; a list given (explicitly or
+    by a non-blank ``MNIST_MIRROR``) with no usable entry raises DownloadError rather than
+    quietly falling back to the public mirrors."""
     if mirrors:
-        return list(mirrors)
-    from_env = parse_mirror_list(os.environ.get(MIRROR_ENV, ""))
-    if from_env:
-        return from_env
-    return list(spec.mirrors)
+        candidates, origin = [m for m in mirrors if m.strip()], "the mirrors given"
+    else:
+        value = os.environ.get(MIRROR_ENV, "")
+        if not value.strip():
+            return list(spec.mirrors)
+        candidates, origin = parse_mirror_list(value), MIRROR_ENV
+        if not candidates:
+            raise DownloadError(f"{MIRROR_ENV}={_shorten(value)!r} names no mirror; give "
+                                "URLs or directories separated by spaces or commas, or unset "
+                                "it to use the public mirrors")
+    usable, problems = [], []
+    for mirror in candidates:
+        problem = mirror_problem(mirror)
+        if problem is None:
+            usable.append(mirror)
+        else:
+            problems.append((_shorten(mirror), problem))
+    if not usable:
+        detail = "; ".join(f"{mirror} ({problem})" for mirror, problem in problems)
+        raise DownloadError(f"no usable mirror in {origin}: {detail or 'none given'}")
+    for mirror, problem in problems:
+        if progress is not None:
+            progress.on_note(f"skipping mirror {mirror}: {problem}")
+    return usable
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _is_url(mirror: str) -> bool:
@@ -157,14 +217,42 @@ def download_dataset(
             raise DownloadError(f"--from {from_dir}: not a directory")
         sources = [str(from_dir)]
     else:
-        sources = resolve_mirrors(spec, mirrors)
-    target.mkdir(parents=True, exist_ok=True)
+        sources = resolve_mirrors(spec, mirrors, progress)
+    make_directory(target)
     fetcher = _Fetcher(progress, retries=retries, backoff=backoff, timeout=timeout)
     results = []
-    for entry in spec.files:
-        results.append(_ensure_file(entry, target, sources, force, fetcher, progress,
-                                    from_dir is not None))
+    with dataset_lock(target, progress):
+        for entry in spec.files:
+            results.append(_ensure_file(entry, target, sources, force, fetcher, progress,
+                                        from_dir is not None))
     return DownloadResult(spec.name, target, results)
+
+
+def lock_path(directory: Path) -> Path:
+    """The lock file of a dataset directory: hidden, beside it (not inside, so the
+    directory holds only the dataset's files)."""
+    directory = Path(directory)
+    return directory.parent / f".{directory.name}{LOCK_SUFFIX}"
+
+
+@contextlib.contextmanager
+def dataset_lock(directory: Path, progress: DownloadProgress) -> Iterator[None]:
+    """Hold the inter-process lock of ``directory`` while writing into it; when another
+    process holds it, say so through ``progress`` and wait for it."""
+    lock = FileLock(str(lock_path(directory)))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        progress.on_note(f"another download is writing into {directory}; waiting for it "
+                         "to finish")
+        lock.acquire()
+    except OSError as exc:
+        raise DownloadError(f"cannot lock {directory} for downloading: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _ensure_file(entry: DatasetFile, target: Path, sources: list[str], force: bool,
@@ -193,7 +281,10 @@ def _ensure_file(entry: DatasetFile, target: Path, sources: list[str], force: bo
             progress.on_note(f"{entry.filename}: {mirror} failed: {exc}")
             continue
         # complete and verified: only now does it take the final name
-        os.replace(part, final)
+        try:
+            os.replace(part, final)
+        except OSError as exc:
+            raise DownloadError(f"{final}: cannot write ({exc.strerror or exc})") from None
         progress.on_done(entry.filename, status)
         return FileResult(entry.role, entry.filename, final, status, final.stat().st_size,
                           entry.sha256, source)
@@ -230,12 +321,14 @@ class _Fetcher:
         if part.is_file() and sha256_file(part) == entry.sha256:
             # an earlier run finished the transfer but stopped before the rename
             return DOWNLOADED, url
+        if part.is_file() and entry.size is not None and part.stat().st_size > entry.size:
+            part.unlink()  # longer than the file can be: nothing in it to resume from
         resumed_digest_retry = False
         attempt = 0
         while True:
             offset = part.stat().st_size if part.is_file() else 0
             try:
-                self._http_get(entry.filename, url, part, offset)
+                self._http_get(entry, url, part, offset)
             except _Transient as exc:
                 if attempt >= self.retries:
                     raise _MirrorFailed(f"{exc}; gave up after {attempt + 1} attempts") from None
@@ -258,9 +351,11 @@ class _Fetcher:
                 continue
             raise _MirrorFailed(_mismatch(digest, entry.sha256))
 
-    def _http_get(self, filename: str, url: str, part: Path, offset: int) -> None:
+    def _http_get(self, entry: DatasetFile, url: str, part: Path, offset: int) -> None:
         """Download ``url`` into ``part``, resuming after ``offset`` bytes when the server
-        honours Range. Raises _Transient (retry) or _MirrorFailed (next mirror)."""
+        honours Range, never reading past the file's known size. Raises _Transient
+        (retry), _MirrorFailed (next mirror) or DownloadError (a local failure: stop)."""
+        filename, limit = entry.filename, entry.size
         headers = {"User-Agent": USER_AGENT}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -298,21 +393,33 @@ class _Fetcher:
                 raise _MirrorFailed(f"unexpected HTTP status {status}")
             expected = None if length is None else offset + length
             total = total if total is not None else expected
-            self.progress.on_start(filename, total, url)
+            if limit is not None and max(total or 0, expected or 0) > limit:
+                if mode == "ab":
+                    part.unlink(missing_ok=True)
+                raise _MirrorFailed(f"offers {max(total or 0, expected or 0)} bytes, but the "
+                                    f"file is {limit} bytes; not downloaded")
+            self.progress.on_start(filename, total if total is not None else limit, url)
             done = offset
             self.progress.on_progress(filename, done)
-            with open(part, mode) as sink:
-                try:
-                    while chunk := response.read(CHUNK_SIZE):
-                        sink.write(chunk)
-                        done += len(chunk)
-                        self.progress.on_progress(filename, done)
-                except (OSError, http.client.HTTPException) as exc:
-                    sink.flush()
-                    raise _Transient(f"connection lost after {done} bytes "
-                                     f"({_reason(exc)})") from None
-                sink.flush()
-                os.fsync(sink.fileno())
+            with _open_part(part, mode) as sink:
+                while True:
+                    try:
+                        chunk = response.read(CHUNK_SIZE)
+                    except (OSError, http.client.HTTPException) as exc:
+                        _flush(sink, part)
+                        raise _Transient(f"connection lost after {done} bytes "
+                                         f"({_reason(exc)})") from None
+                    if not chunk:
+                        break
+                    if limit is not None and done + len(chunk) > limit:
+                        sink.close()
+                        part.unlink(missing_ok=True)
+                        raise _MirrorFailed(f"sent more than the file's {limit} bytes; "
+                                            "stopped reading (discarded)")
+                    _write(sink, chunk, part)
+                    done += len(chunk)
+                    self.progress.on_progress(filename, done)
+                _flush(sink, part, sync=True)
             if expected is not None and done < expected:
                 raise _Transient(f"connection closed after {done} of {expected} bytes")
 
@@ -325,23 +432,77 @@ class _Fetcher:
             raise _MirrorFailed(f"{source}: {exc.strerror or exc}") from None
         if not source.is_file():
             raise _MirrorFailed(f"{source} is not a file")
+        if entry.size is not None and size != entry.size:
+            raise _MirrorFailed(f"{source} is {size} bytes, but the file is {entry.size} "
+                                "bytes; not copied")
         self.progress.on_start(entry.filename, size, str(source))
         done = 0
+        limit = entry.size if entry.size is not None else size
         try:
-            with open(source, "rb") as src, open(part, "wb") as sink:
-                while chunk := src.read(1 << 20):
-                    sink.write(chunk)
-                    done += len(chunk)
-                    self.progress.on_progress(entry.filename, done)
-                sink.flush()
-                os.fsync(sink.fileno())
+            src = open(source, "rb")
         except OSError as exc:
-            part.unlink(missing_ok=True)
             raise _MirrorFailed(f"{source}: {exc.strerror or exc}") from None
+        with src, _open_part(part, "wb") as sink:
+            while True:
+                try:
+                    chunk = src.read(1 << 20)
+                except OSError as exc:
+                    sink.close()
+                    part.unlink(missing_ok=True)
+                    raise _MirrorFailed(f"{source}: {exc.strerror or exc}") from None
+                if not chunk:
+                    break
+                if done + len(chunk) > limit:  # the source grew while being copied
+                    sink.close()
+                    part.unlink(missing_ok=True)
+                    raise _MirrorFailed(f"{source} holds more than the file's {limit} "
+                                        "bytes; not copied")
+                _write(sink, chunk, part)
+                done += len(chunk)
+                self.progress.on_progress(entry.filename, done)
+            _flush(sink, part, sync=True)
         digest = sha256_file(part)
         if digest != entry.sha256:
             part.unlink(missing_ok=True)
             raise _MirrorFailed(f"{source}: {_mismatch(digest, entry.sha256)}")
+
+
+def _local_failure(exc: OSError, part: Path) -> DownloadError:
+    """A failure writing the partial file: the user's disk, not the mirror. The partial
+    is removed (it may hold a torn write, and a full disk needs the space back)."""
+    part.unlink(missing_ok=True)
+    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
+    if exc.errno == errno.ENOSPC:
+        return DownloadError(f"no space left on device while writing {final}; free some "
+                             "space and run the download again")
+    return DownloadError(f"cannot write {final}: {exc.strerror or exc}")
+
+
+def _open_part(part: Path, mode: str):
+    try:
+        return open(part, mode)
+    except OSError as exc:
+        raise _local_failure(exc, part) from None
+
+
+def _write(sink, chunk: bytes, part: Path) -> None:
+    try:
+        sink.write(chunk)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # closing flushes, which may fail the same way
+            sink.close()
+        raise _local_failure(exc, part) from None
+
+
+def _flush(sink, part: Path, sync: bool = False) -> None:
+    try:
+        sink.flush()
+        if sync:
+            os.fsync(sink.fileno())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            sink.close()
+        raise _local_failure(exc, part) from None
 
 
 def _content_range(value: str) -> tuple[int | None, int | None]:

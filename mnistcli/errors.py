@@ -27,3 +27,7 @@ class RunError(MnistError):
 
 class ImageError(MnistError):
     """An image that cannot be read or holds no digit."""
+
+
+class OutputError(MnistError):
+    """A file or directory cannot be written where it was asked for."""

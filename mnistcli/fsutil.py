@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mnistcli.errors import OutputError
+
 _DEFAULT_FILE_MODE = 0o666
 
 
@@ -25,9 +27,14 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
     ``suffix`` so libraries that choose a format by file extension still work.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".part",
-                                    dir=final.parent)
+    make_directory(final.parent)
+    if final.is_dir():
+        raise OutputError(f"{final} is a directory; give a file name")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".part",
+                                        dir=final.parent)
+    except OSError as exc:
+        raise _naming(exc, final) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -36,8 +43,45 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
         if tmp.is_file():
             os.chmod(tmp, _DEFAULT_FILE_MODE & ~_current_umask())
         os.replace(tmp, final)
+    except OSError as exc:
+        # errors name the file people asked for, never the temporary one
+        names = [os.fsdecode(name) for name in (exc.filename, exc.filename2)
+                 if isinstance(name, (str, bytes, os.PathLike))]
+        if any(tmp.name in name for name in names):
+            raise _naming(exc, final, names[0].replace(str(tmp), str(final))) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _naming(exc: OSError, final: Path, name: str | None = None) -> OSError:
+    """The same error, about ``name`` (default ``final``)."""
+    if exc.errno is None:
+        return OSError(f"{final}: {exc}")
+    return type(exc)(exc.errno, exc.strerror or str(exc), name or str(final))
+
+
+def _not_a_directory(path: Path) -> Path | None:
+    """The first of ``path`` and its parents that exists but is not a directory."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def make_directory(path: Path | str) -> Path:
+    """``mkdir -p``, saying which part is in the way when a file is (rather than
+    "File exists" about that file)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = _not_a_directory(path)
+        if blocker is None:
+            raise
+        where = "" if blocker == path else f" (cannot create {path})"
+        raise OutputError(f"{blocker} is not a directory{where}") from None
+    return path
 
 
 def write_bytes_atomic(final: Path | str, data: bytes) -> None:

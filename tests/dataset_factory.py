@@ -37,7 +37,8 @@ def write_dataset(directory: Path, n_train: int = 60, n_test: int = 20, seed: in
 def spec_for(directory: Path, name: str = "testdigits",
              mirrors: tuple[str, ...] = ()) -> DatasetSpec:
     """A registry entry for the files in ``directory``, digests computed from them."""
-    files = tuple(DatasetFile(role, filename, sha256_file(directory / filename))
+    files = tuple(DatasetFile(role, filename, sha256_file(directory / filename),
+                              (directory / filename).stat().st_size)
                   for role, filename in FILENAMES.items())
     return DatasetSpec(name=name, description="generated test digits", files=files,
                        mirrors=mirrors, class_names=tuple(str(d) for d in range(10)))

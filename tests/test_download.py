@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +50,10 @@ class MirrorServer:
     drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes, once
     fail_once: set[str] = field(default_factory=set)  # paths answered 503 once
     ignore_range: bool = False  # answer every request with the whole file, as some do
+    endless: set[str] = field(default_factory=set)  # paths streamed on and on, no length
+    padded: set[str] = field(default_factory=set)  # paths served with 1 MiB of junk added
+    chunk_delay: float = 0.0  # seconds between 4 KiB pieces: a slow mirror
+    sent: dict[str, int] = field(default_factory=dict)  # path -> bytes written
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -71,6 +80,11 @@ def make_handler(state: MirrorServer):
                 fail = self.path in state.fail_once
                 state.fail_once.discard(self.path)
                 drop = state.drop_after.pop(self.path, None)
+            if body is not None and self.path in state.endless:
+                self._stream_endlessly(body)
+                return
+            if body is not None and self.path in state.padded:
+                body = body + bytes(1 << 20)
             if body is None or fail:
                 code = 404 if body is None else 503
                 self.send_response(code)
@@ -104,7 +118,34 @@ def make_handler(state: MirrorServer):
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
+            if state.chunk_delay:
+                for start in range(0, len(payload), 4096):
+                    self.wfile.write(payload[start:start + 4096])
+                    self.wfile.flush()
+                    time.sleep(state.chunk_delay)
+                return
             self.wfile.write(payload)
+
+        def _stream_endlessly(self, body: bytes) -> None:
+            """The file, then zeros without end (up to 200 MiB), with no Content-Length:
+            only the reader can stop it."""
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            sent = 0
+            try:
+                self.wfile.write(body)
+                sent = len(body)
+                zeros = bytes(64 * 1024)
+                while sent < 200 << 20:
+                    self.wfile.write(zeros)
+                    sent += len(zeros)
+            except OSError:
+                pass  # the reader hung up, as it should
+            finally:
+                with state.lock:
+                    state.sent[self.path] = sent
 
     return Handler
 
@@ -430,3 +471,146 @@ def test_real_mnist_download(real_mnist_mirror, monkeypatch):
     assert [s.status for s in statuses] == ["verified"] * 4
     for status in statuses:
         assert status.sha256 == DATASETS["mnist"].file(status.role).sha256
+
+
+# --- size cap, full disk, bad mirror lists (issue 10, cases 8 and 13) ---------------------
+
+def test_a_mirror_streaming_too_much_is_cut_off_at_the_known_size(server, spec, source):
+    path = f"/good/{TRAIN_IMAGES}"
+    server.endless.add(path)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="sent more than the file's"):
+        download_dataset(DATASET, mirrors=[server.url("good")], backoff=0)
+    assert time.monotonic() - started < 20
+    # it stopped reading: the server could not push anywhere near its 200 MiB
+    deadline = time.monotonic() + 5
+    while path not in server.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.sent[path] < 50 << 20
+    assert list(dataset_dir(DATASET).iterdir()) == []  # nothing kept, not even a .part
+
+
+def test_a_mirror_announcing_too_much_is_not_read(server, spec, source):
+    server.padded.add(f"/good/{TRAIN_IMAGES}")
+    result = download_dataset(DATASET, mirrors=[server.url("good"), server.url("also-good")],
+                              backoff=0)
+    assert result.files[0].source == server.url("also-good") + TRAIN_IMAGES
+    assert_dataset_complete(result.directory, source)
+
+
+def test_a_local_mirror_of_the_wrong_size_is_not_copied(spec, source, tmp_path):
+    bigger = tmp_path / "bigger"
+    bigger.mkdir()
+    for filename in FILENAMES.values():
+        (bigger / filename).write_bytes((source / filename).read_bytes() + b"x" * 1000)
+    with pytest.raises(DownloadError, match="not copied"):
+        download_dataset(DATASET, mirrors=[str(bigger)], directory=tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_reported_at_once_not_retried(server, spec, source):
+    directory = dataset_dir(DATASET)
+    directory.mkdir(parents=True)
+    # every write to /dev/full fails with ENOSPC, as on a full disk
+    (directory / (TRAIN_IMAGES + ".part")).symlink_to("/dev/full")
+    with pytest.raises(DownloadError) as excinfo:
+        download_dataset(DATASET, mirrors=[server.url("good"), server.url("also-good")],
+                         backoff=0)
+    message = str(excinfo.value)
+    assert "no space left on device" in message and TRAIN_IMAGES in message
+    assert ".part" not in message and "connection lost" not in message
+    assert len(server.requests_for("good", TRAIN_IMAGES)) == 1  # no retry
+    assert server.requests_for("also-good", TRAIN_IMAGES) == []  # no other mirror either
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_while_copying_is_reported(spec, source):
+    directory = dataset_dir(DATASET)
+    directory.mkdir(parents=True)
+    (directory / (TRAIN_IMAGES + ".part")).symlink_to("/dev/full")
+    result = run_cli("--dataset", DATASET, "--from", str(source))
+    assert result.exit_code == 1
+    assert "no space left on device" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+def test_a_malformed_mirror_is_skipped_with_a_note(server, spec, source, monkeypatch):
+    monkeypatch.setenv("MNIST_MIRROR", f"http://[::1 {server.url('good')}")
+    progress = RecordingProgress()
+    result = download_dataset(DATASET, progress=progress, backoff=0)
+    assert result.files[0].source == server.url("good") + TRAIN_IMAGES
+    notes = [e[1] for e in progress.events if e[0] == "note"]
+    assert any("skipping mirror http://[::1" in note for note in notes)
+    assert_dataset_complete(result.directory, source)
+
+
+@pytest.mark.parametrize("value", [",,,", "http://[::1", "http://[::1 ftp://x/ http://:80/"])
+def test_a_mirror_list_with_nothing_usable_is_an_error(spec, monkeypatch, value):
+    monkeypatch.setenv("MNIST_MIRROR", value)
+    with pytest.raises(DownloadError, match="MNIST_MIRROR"):
+        download_dataset(DATASET, backoff=0)
+    result = run_cli("--dataset", DATASET)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "MNIST_MIRROR" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+def test_bad_mirror_options_are_skipped_or_refused(server, spec, source):
+    result = run_cli("--dataset", DATASET, "--mirror", "http://[::1", "--mirror",
+                     server.url("good"), "-q")
+    assert result.exit_code == 0, result.stderr
+    result = run_cli("--dataset", DATASET, "--mirror", "http://[::1", "--force")
+    assert result.exit_code == 1 and "no usable mirror" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+def test_a_dataset_directory_under_a_file_is_named(spec, source, tmp_path, monkeypatch):
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    monkeypatch.setenv("MNIST_HOME", str(blocker / "home"))
+    result = run_cli("--dataset", DATASET, "--from", str(source))
+    assert result.exit_code == 1
+    assert f"{blocker} is not a directory" in result.stderr
+    assert "File exists" not in result.stderr
+    assert blocker.read_text() == "mine"
+
+
+# --- two downloads at once (issue 10, case 2) ---------------------------------------------
+
+_DOWNLOAD_IN_A_PROCESS = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from dataset_factory import spec_for
+    from mnistcli.datasets import DATASETS
+    from mnistcli.cli import main
+    DATASETS["testdigits"] = spec_for(__import__("pathlib").Path(sys.argv[2]), "testdigits")
+    sys.argv = ["mnist", "download", "--dataset", "testdigits", "--mirror", sys.argv[3]]
+    main()
+""")
+
+
+@pytest.mark.slow
+def test_two_downloads_at_once_do_not_collide(server, spec, source):
+    server.chunk_delay = 0.03  # the first takes a few seconds
+    command = [sys.executable, "-c", _DOWNLOAD_IN_A_PROCESS, str(Path(__file__).parent),
+               str(source), server.url("good")]
+    env = {**os.environ, "NO_COLOR": "1"}
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first is fetching
+    assert server.requests, "the first download never started"
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    first_out, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 0, second.stderr
+    assert "waiting for it to finish" in " ".join(second.stderr.split())
+    assert first_out.strip() == second.stdout.strip() == str(dataset_dir(DATASET))
+    # each file was fetched once, by the first; the second found them verified
+    for filename in FILENAMES.values():
+        assert len(server.requests_for("good", filename)) == 1
+    assert second.stderr.count("skipped") == 4
+    assert_dataset_complete(dataset_dir(DATASET), source)
+
