@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistcli.errors import RunError
-from mnistcli.home import runs_dir
+from mnistcli.home import run_dirs, runs_dir
 
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
@@ -176,13 +176,12 @@ def is_run_dir_name(name: str) -> bool:
 
 
 def list_runs(directory: Path | None = None) -> list[RunInfo]:
-    """Every valid run under the runs directory, oldest first. Hidden (partial) and
-    incomplete directories are skipped."""
-    directory = runs_dir() if directory is None else directory
-    if not directory.is_dir():
-        return []
+    """Every valid run under the runs directory (by default also the old location, see
+    mnistcli.home.run_dirs), oldest first. Hidden (partial) and incomplete directories are
+    skipped."""
+    directories = run_dirs() if directory is None else [directory]
     runs = []
-    for child in directory.iterdir():
+    for child in (c for d in directories if d.is_dir() for c in d.iterdir()):
         if not child.is_dir() or not is_run_dir_name(child.name):
             continue
         try:
@@ -258,7 +257,7 @@ def resolve_run(arg: Path | str | None = None, stdin_text: str | None = None) ->
     if path.exists():
         return load_model_file(path)
     # a bare run name, as `mnist runs` shows it
-    named = runs_dir() / str(arg)
-    if re.fullmatch(r"[\w.+-]+", str(arg)) and named.is_dir():
-        return load_run(named)
+    for directory in run_dirs() if re.fullmatch(r"[\w.+-]+", str(arg)) else []:
+        if (directory / str(arg)).is_dir():
+            return load_run(directory / str(arg))
     raise RunError(f"{arg}: no such run directory or model file")
