@@ -1,8 +1,10 @@
 """Charts drawn with matplotlib: training curves and the confusion matrix.
 
-matplotlib is imported inside the functions (with the non-interactive Agg backend), so
-importing this module costs nothing. Every chart is written atomically as a PNG of a fixed
-size (``figsize`` x ``DPI``), laid out so that no label is cut off.
+matplotlib is imported inside the functions, so importing this module costs nothing.
+Figures are made with matplotlib's object API (``matplotlib.figure.Figure``), never pyplot:
+drawing a chart leaves a notebook user's backend and open figures alone. Every chart is
+written atomically as a PNG of a fixed size (``figsize`` x ``DPI``), laid out so that no
+label is cut off.
 """
 
 from __future__ import annotations
@@ -25,24 +27,20 @@ TRAIN_COLOUR = "#1f77b4"
 VALIDATION_COLOUR = "#d62728"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A figure of its own, outside pyplot: no backend is selected, none is switched, and
+    nothing is left in pyplot's list of open figures."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
 
 
 def _save(figure, path: Path | str) -> Path:
-    plt = _pyplot()
     path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            # the temporary name ends in .part, so name the format explicitly
-            figure.savefig(tmp, format="png", dpi=DPI)
-    finally:
-        plt.close(figure)
+    with atomic_path(path) as tmp:
+        # the temporary name ends in .part, so name the format explicitly (savefig picks
+        # the Agg canvas for PNG by itself)
+        figure.savefig(tmp, format="png", dpi=DPI)
     return path
 
 
@@ -108,11 +106,10 @@ def zoom_window(epochs: int) -> int:
 def plot_history(history: History, path: Path | str, title: str | None = None) -> Path:
     """Accuracy and loss per epoch, training and validation, each with a zoomed panel of
     the last epochs (where the curves flatten and overfitting shows)."""
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(2, 2, figsize=HISTORY_FIGSIZE, dpi=DPI,
-                                layout="constrained")
+    figure = _figure(HISTORY_FIGSIZE)
+    axes = figure.subplots(2, 2)
     last = zoom_window(len(history))
     zoom = slice(len(history) - last, None)
     panels = (("accuracy", history.accuracy, history.val_accuracy),
@@ -162,8 +159,8 @@ def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
         raise ValueError(f"a confusion matrix must be square, got shape {matrix.shape}")
     classes = matrix.shape[0]
     labels = labels or [str(i) for i in range(classes)]
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=CONFUSION_FIGSIZE, dpi=DPI, layout="constrained")
+    figure = _figure(CONFUSION_FIGSIZE)
+    axis = figure.subplots()
     shown = np.where(matrix > 0, matrix, np.nan)  # zero cells stay white
     peak = max(1, int(matrix.max()))
     # vmin below 1 so that a single mistake is a visible pale blue, not white like zero
