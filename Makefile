@@ -7,7 +7,7 @@ MNIST := $(BIN)/mnist
 MNIST_MIRROR ?=
 export MNIST_MIRROR
 
-.PHONY: install demo test lint completions fixtures benchmarks bundled-model clean
+.PHONY: install demo test lint completions docs fixtures benchmarks bundled-model clean
 
 $(BIN)/mnist: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 
 completions: install
 	$(BIN)/python -m mnistcli.completions completions
+
+# docs/cli.md: every command's --help (tests/test_reference.py keeps it in sync)
+docs: install
+	$(BIN)/python -m mnistcli.cli.reference > docs/cli.md
 
 fixtures: install
 	$(BIN)/python fixtures/make_fixtures.py

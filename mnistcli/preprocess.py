@@ -8,8 +8,8 @@ does the same to any picture of a digit::
     image = load_image("photo.jpg")          # any format Pillow reads; "-" reads stdin
     pixels = preprocess(image)               # uint8 (28, 28), white ink on black
 
-    for item in prepare_images(["a.png", "scans/", "-"]):   # a batch, file by file
-        item.pixels  # or item.error (an ImageError), never both
+Batches of files, directories and in-memory images go through
+:func:`mnistcli.predicting.prepare_sources`.
 
 Steps (``preprocess``): greyscale (transparent canvas drawings composited onto a
 background that contrasts with their strokes); polarity (dark ink on light paper is
@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,19 +78,6 @@ TARGET_STROKE = 2.0
 # mass is within a pixel of the centre is kept as it is.
 PASS_BOX_RANGE = (18, 22)
 PASS_CENTRE_TOLERANCE = 1.0
-
-
-@dataclass(frozen=True)
-class PreparedImage:
-    """One input's outcome: ``pixels`` (uint8 28x28) or ``error``, never both."""
-
-    source: str  # the path as given (or found in a directory), "-" for stdin
-    pixels: np.ndarray | None = None
-    error: ImageError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 # ---------------------------------------------------------------- reading
@@ -483,104 +467,3 @@ def preprocess(image: Image.Image | np.ndarray, name: str = "image") -> np.ndarr
         if str(exc).startswith(name):
             raise
         raise ImageError(f"{name}: {exc}") from None
-
-
-# ---------------------------------------------------------------- batches
-
-
-def expand_sources(sources: Iterable[str | Path]) -> Iterator[tuple[str, ImageError | None]]:
-    """Each source as (name, None); a directory becomes its image files (sorted by name,
-    hidden files skipped); a directory without images gives (name, ImageError)."""
-    for source in sources:
-        text = str(source)
-        if text != STDIN and os.path.isdir(text):
-            found = sorted(
-                entry.name for entry in os.scandir(text)
-                if not entry.name.startswith(".") and entry.is_file()
-                and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-            )
-            if not found:
-                yield text, ImageError(f"{text}: no image files in this directory")
-            for name in found:
-                yield os.path.join(text, name), None
-        else:
-            yield text, None
-
-
-def prepare_image(source: str | Path, stdin: BinaryIO | None = None) -> PreparedImage:
-    """Load and preprocess one file (or "-"); an ImageError becomes the result's error."""
-    name = str(source)
-    try:
-        image = load_image(source, name=name, stdin=stdin)
-        return PreparedImage(name, pixels=preprocess(image, name))
-    except ImageError as exc:
-        return PreparedImage(name, error=exc)
-
-
-def prepare_images(sources: Iterable[str | Path],
-                   stdin: BinaryIO | None = None) -> Iterator[PreparedImage]:
-    """Every image of ``sources`` (files, directories, "-"), in order, one result each.
-    A bad file does not stop the others."""
-    stdin_used = False
-    for name, error in expand_sources(sources):
-        if error is not None:
-            yield PreparedImage(name, error=error)
-        elif name == STDIN and stdin_used:
-            yield PreparedImage(name, error=ImageError("-: stdin can be read only once"))
-        else:
-            stdin_used = stdin_used or name == STDIN
-            yield prepare_image(name, stdin=stdin)
-
-
-def _label_of(name: str) -> int | None:
-    """A digit label from a leading "<digit>_" or "<digit>-" (or a bare digit) name."""
-    stem = os.path.splitext(name)[0]
-    if stem[:1].isdigit() and (len(stem) == 1 or stem[1] in "_-. "):
-        return int(stem[0])
-    return None
-
-
-def labelled_image_files(directory: str | Path) -> list[tuple[str, int]]:
-    """(path, label) for DIR/<digit>/<image> files, and for files directly in DIR named
-    ``<digit>_<anything>.<ext>`` (the fixture naming), sorted by path."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise ImageError(f"{root}: no such directory")
-    files: list[tuple[str, int]] = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() and entry.name.isdigit() and len(entry.name) == 1:
-            files.extend((str(path), int(entry.name)) for path in sorted(entry.iterdir())
-                         if path.is_file() and not path.name.startswith(".")
-                         and path.suffix.lower() in IMAGE_SUFFIXES)
-        elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-            label = _label_of(entry.name)
-            if label is not None:
-                files.append((str(entry), label))
-    if not files:
-        raise ImageError(
-            f"{root}: no labelled images (expected {root}/<digit>/*.png, e.g. {root}/7/a.png,"
-            f" or files named <digit>_<name>.png)"
-        )
-    return files
-
-
-def load_labelled_images(directory: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Labelled images for evaluation, preprocessed like every prediction:
-    (images uint8 (N, 28, 28), labels uint8 (N,), paths). Any image that cannot be used
-    raises one ImageError naming it (and how many others failed)."""
-    files = labelled_image_files(directory)
-    images = np.empty((len(files), FIELD, FIELD), dtype=np.uint8)
-    failures: list[ImageError] = []
-    for index, (path, _label) in enumerate(files):
-        result = prepare_image(path)
-        if result.error is not None:
-            failures.append(result.error)
-        else:
-            images[index] = result.pixels
-    if failures:
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise ImageError(f"{failures[0]}{more}")
-    labels = np.array([label for _path, label in files], dtype=np.uint8)
-    return images, labels, [path for path, _label in files]

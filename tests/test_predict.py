@@ -205,11 +205,12 @@ def test_show_draws_the_preprocessed_digit_on_stderr_when_piped(run_dir, digits_
 
 
 def test_terminal_table(run_dir, digits_dir, monkeypatch):
-    monkeypatch.setattr("mnistcli.cli.predict.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("mnistcli.cli.output.stdout_is_terminal", lambda: True)
     monkeypatch.setenv("COLUMNS", "160")
     result = predict("--model", str(run_dir), "--show", str(digits_dir))
     assert result.exit_code == 0, result.stderr
-    out = result.stdout
+    assert result.stdout == ""  # a table is for people: stderr
+    out = result.stderr
     for header in ("file", "preprocessed", "digit", "confidence", "runners-up"):
         assert header in out
     expected = expected_probabilities(run_dir, sorted(digits_dir.iterdir()))
@@ -280,7 +281,7 @@ def test_batches_keep_the_order(run_dir, digits_dir, tmp_path, monkeypatch, batc
     paths = [str(p) for p in sorted(digits_dir.iterdir())]
     args = [paths[0], str(tmp_path / "junk.png"), *paths[1:], paths[0]]
     whole = predict("--model", str(run_dir), "--json", *args)
-    monkeypatch.setattr("mnistcli.cli.predict.BATCH_SIZE", batch_size)
+    monkeypatch.setattr("mnistcli.predicting.BATCH_SIZE", batch_size)
     batched = predict("--model", str(run_dir), "--json", *args)
     assert whole.exit_code == batched.exit_code == 1
     assert [json.loads(line)["path"] for line in batched.stdout.splitlines()] == [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +14,9 @@ from PIL import Image, ImageDraw, ImageFont
 from mnistcli import preprocess as preprocess_module
 from mnistcli.errors import ImageError
 from mnistcli.preprocess import (
-    expand_sources,
     ink_map,
     load_image,
-    load_labelled_images,
     normalise_ink,
-    prepare_images,
     preprocess,
     stroke_width,
     to_grey,
@@ -306,47 +302,11 @@ def test_large_images_are_reduced_before_work(tmp_path):
 def test_stdin(three, reference):
     stream = io.BytesIO(encoded(three, "PNG"))
     assert similarity(preprocess(load_image("-", stdin=stream)), reference) > 0.99
-    results = list(prepare_images(["-", "-"], stdin=io.BytesIO(encoded(three, "PNG"))))
-    assert results[0].ok
-    assert not results[1].ok and "only once" in str(results[1].error)
 
 
 def test_bytes_and_arrays(three, reference):
     assert np.array_equal(preprocess(load_image(encoded(three, "PNG"))), reference)
     assert np.array_equal(preprocess(np.asarray(three)), reference)
-
-
-# ---------------------------------------------------------------- directories and batches
-
-
-def test_directory_gives_its_images_sorted(three, tmp_path):
-    for name in ("b.png", "a.JPG", "c.webp", ".hidden.png", "notes.txt"):
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "d.png").write_bytes(b"x")
-    found = [name for name, error in expand_sources([tmp_path])]
-    assert found == [str(tmp_path / n) for n in ("a.JPG", "b.png", "c.webp")]
-
-
-def test_empty_directory_is_an_error(tmp_path):
-    (tmp_path / "readme.txt").write_text("no pictures")
-    [(name, error)] = list(expand_sources([tmp_path]))
-    assert name == str(tmp_path) and "no image files" in str(error)
-
-
-def test_batch_keeps_going_past_bad_files(three, tmp_path):
-    three.save(tmp_path / "1_good.png")
-    (tmp_path / "2_bad.png").write_bytes(b"not an image at all")
-    Image.new("L", (50, 50), 255).save(tmp_path / "3_blank.png")
-    three.save(tmp_path / "4_good.jpg")
-    results = list(prepare_images([tmp_path, tmp_path / "missing.png"]))
-    assert [Path(r.source).name for r in results] == [
-        "1_good.png", "2_bad.png", "3_blank.png", "4_good.jpg", "missing.png"]
-    assert [r.ok for r in results] == [True, False, False, True, False]
-    for result in results:
-        assert (result.pixels is None) == (result.error is not None)
-        if result.error is not None:
-            assert str(result.error).startswith(result.source + ": ")
 
 
 # ---------------------------------------------------------------- errors
@@ -425,38 +385,3 @@ def test_fixture_images_preprocess_to_mnist_shape():
         assert max(ink_box_size(out)) in (19, 20, 21), path
         row, col = centre_of_mass(out)
         assert abs(row - 14) <= 1.5 and abs(col - 14) <= 1.5, path
-
-
-def test_load_labelled_images_from_digit_directories(tmp_path):
-    for digit in (2, 5):
-        (tmp_path / str(digit)).mkdir()
-        for variant in range(2):
-            draw_digit(digit, stroke=2 + variant).save(tmp_path / str(digit) / f"{variant}.png")
-    draw_digit(7).save(tmp_path / "7_loose.png")  # <digit>_name at the top level
-    (tmp_path / "notes").mkdir()  # ignored: not a digit
-    pixels, labels, paths = load_labelled_images(tmp_path)
-    assert pixels.shape == (5, 28, 28) and pixels.dtype == np.uint8
-    assert labels.tolist() == [2, 2, 5, 5, 7]
-    assert [Path(p).name for p in paths] == ["0.png", "1.png", "0.png", "1.png", "7_loose.png"]
-    assert np.array_equal(pixels[4], preprocess(draw_digit(7)))
-
-
-def test_load_labelled_images_errors(tmp_path):
-    with pytest.raises(ImageError, match="no labelled images"):
-        load_labelled_images(tmp_path)
-    (tmp_path / "3").mkdir()
-    draw_digit(3).save(tmp_path / "3" / "good.png")
-    Image.new("L", (40, 40), 0).save(tmp_path / "3" / "empty.png")
-    (tmp_path / "3" / "junk.png").write_bytes(b"junk")
-    with pytest.raises(ImageError, match=r"3/empty.png: no ink found.*\(and 1 more\)"):
-        load_labelled_images(tmp_path)
-
-
-def test_fixture_labelled_directory_loads():
-    labelled = FIXTURE_IMAGES / "labelled"
-    if not labelled.is_dir():
-        pytest.skip("fixtures/images/labelled not generated")
-    pixels, labels, paths = load_labelled_images(labelled)
-    assert len(pixels) == len(labels) == len(paths) >= 10
-    assert set(labels.tolist()) == set(range(10))
-    assert all(Path(p).parent.name == str(label) for p, label in zip(paths, labels, strict=True))

@@ -17,20 +17,26 @@ from typer.core import TyperGroup
 from mnistcli import __version__
 from mnistcli.errors import MnistError
 
-# name -> module in mnistcli.cli defining a function ``command``. Modules import only
-# light libraries at top level, so `mnist --help` and completion stay fast.
-COMMANDS = {
-    "download": "download",
-    "inspect": "inspect",
-    "train": "train",
-    "evaluate": "evaluate",
-    "predict": "predict",
-    "runs": "runs",
-    "models": "models",
-    "plot-weights": "plot_weights",
-    "plot-history": "plot_history",
-    "export": "export",
-}
+# Each command lives in mnistcli.cli.<name with - as _>, as a function ``command``.
+# Modules import only light libraries at top level, so `mnist --help` and completion
+# stay fast. This order is the order of `mnist --help`.
+COMMANDS = (
+    "download",
+    "inspect",
+    "train",
+    "evaluate",
+    "predict",
+    "runs",
+    "models",
+    "plot-weights",
+    "plot-history",
+    "export",
+    "serve",
+)
+
+
+def command_module(name: str) -> str:
+    return f"mnistcli.cli.{name.replace('-', '_')}"
 
 
 def debug_enabled() -> bool:
@@ -111,14 +117,9 @@ def _root(
     """
 
 
-for _name, _module in COMMANDS.items():
-    try:
-        _mod = importlib.import_module(f"mnistcli.cli.{_module}")
-    except ModuleNotFoundError as _exc:  # a command still being written
-        if _exc.name != f"mnistcli.cli.{_module}":
-            raise
-        continue
-    app.command(_name)(_mod.command)
+for _name in COMMANDS:
+    # an import error here is a bug to see, not a command to drop silently
+    app.command(_name)(importlib.import_module(command_module(_name)).command)
 
 
 def main(prog_name: str | None = None) -> None:

@@ -1,15 +1,14 @@
-"""What every command shares: the stderr console, output helpers and option aliases.
+"""What every command shares: the stderr console, reading stdin, and option aliases
+(output options and writers are in :mod:`mnistcli.cli.output`).
 
 Data goes to stdout (paths, JSON, TSV); everything meant for people goes to stderr.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,29 +27,6 @@ def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def color_enabled() -> bool:
-    """Colour only on a terminal and when NO_COLOR is unset."""
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-
-
-def emit(line: str = "") -> None:
-    """One line of data on stdout."""
-    typer.echo(line)
-
-
-def emit_json(record: Any) -> None:
-    """One JSON document on stdout (one line, so it also works as JSON Lines)."""
-    typer.echo(json.dumps(record, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def read_piped_stdin() -> str | None:
     """What a previous command piped in, or None when stdin is a terminal or unreadable."""
     stream = sys.stdin
@@ -62,15 +38,7 @@ def read_piped_stdin() -> str | None:
         return None
 
 
-def info(message: str) -> None:
-    """A line for people, on stderr."""
-    err_console.print(message)
-
-
 # Shared options, defined once.
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the result as JSON on stdout.")
-]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress or tables on stderr.")
 ]

@@ -7,15 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import (
-    DataDirOption,
-    JsonOption,
-    QuietOption,
-    emit,
-    emit_json,
-    err_console,
-    read_piped_stdin,
-)
+from mnistcli.cli.common import DataDirOption, QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.output import Format, JsonOption, output_fields
 
 
 def _report(evaluation) -> None:
@@ -117,10 +110,10 @@ def command(
     from mnistcli.runs import resolve_run
 
     stdin_text = read_piped_stdin() if run is None else None
-    info = resolve_run(run, stdin_text=stdin_text)
-    if info.source == "shipped" and not quiet:
+    trained = resolve_run(run, stdin_text=stdin_text)
+    if trained.source == "shipped" and not quiet:
         err_console.print("Using the model shipped with mnistcli (no run found).")
-    evaluation, arrays = evaluate_run(info, split=split, data_dir=data, validation=validation,
+    evaluation, arrays = evaluate_run(trained, split=split, data_dir=data, validation=validation,
                                       misclassified=misclassified, images_dir=images)
     grid = confusion_png = None
     if save is not None:
@@ -148,13 +141,8 @@ def command(
         record = evaluation.to_dict()
         record["grid"] = str(grid) if grid is not None else None
         record["plot"] = str(confusion_png) if confusion_png is not None else None
-        emit_json(record)
+        output_fields(record, Format.JSON)
         return
-    emit(f"accuracy\t{evaluation.accuracy:.6f}")
-    emit(f"loss\t{evaluation.loss:.6f}")
-    emit(f"images\t{evaluation.images}")
-    emit(f"errors\t{evaluation.errors}")
-    if grid is not None:
-        emit(f"grid\t{grid}")
-    if confusion_png is not None:
-        emit(f"plot\t{confusion_png}")
+    output_fields({"accuracy": evaluation.accuracy, "loss": evaluation.loss,
+                   "images": evaluation.images, "errors": evaluation.errors,
+                   "grid": grid, "plot": confusion_png}, Format.TSV)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistcli.cli.common import JsonOption, emit, emit_json, err_console, stdout_is_terminal
+from mnistcli.cli.output import (
+    Column,
+    CsvOption,
+    Format,
+    JsonLinesOption,
+    JsonOption,
+    choose_format,
+    output_rows,
+)
 from mnistcli.models import DEFAULT_MODEL, MODELS
 
 
@@ -28,39 +36,35 @@ def model_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def show_models(as_json: bool = False) -> None:
-    """JSON, a table on stderr (terminal) or TSV on stdout (piped)."""
-    rows = model_rows()
-    if as_json:
-        emit_json(rows)
-        return
-    if not stdout_is_terminal():
-        for row in rows:
-            emit("\t".join(str(row[key]) for key in (
-                "name", "description", "tutorial_accuracy", "target_accuracy", "epochs",
-                "batch_size", "learning_rate", "optimizer")))
-        return
-    from rich.table import Table
-
-    table = Table(title="Model zoo (mnist train --model NAME)", title_justify="left")
-    for header in ("name", "description", "tutorial", "target", "epochs", "batch", "lr",
-                   "optimizer"):
-        justify = "left" if header in ("name", "description", "optimizer") else "right"
-        table.add_column(header, justify=justify)
-    for row in rows:
-        name = row["name"] + (" (default)" if row["default"] else "")
-        table.add_row(name, row["description"], f"{row['tutorial_accuracy']:.1%}",
-                      f"{row['target_accuracy']:.1%}", str(row["epochs"]),
-                      str(row["batch_size"]), f"{row['learning_rate']:g}", row["optimizer"])
-    err_console.print(table)
+# Piped (TSV) and CSV columns, in the order scripts have relied on.
+COLUMNS = [Column(key) for key in ("name", "description", "tutorial_accuracy",
+                                   "target_accuracy", "epochs", "batch_size",
+                                   "learning_rate", "optimizer")]
+TABLE_COLUMNS = [
+    Column("name", text=lambda r: r["name"] + (" (default)" if r["default"] else "")),
+    Column("description"),
+    Column("tutorial", text=lambda r: f"{r['tutorial_accuracy']:.1%}", justify="right"),
+    Column("target", text=lambda r: f"{r['target_accuracy']:.1%}", justify="right"),
+    Column("epochs", justify="right"),
+    Column("batch", key="batch_size", justify="right"),
+    Column("lr", text=lambda r: f"{r['learning_rate']:g}", justify="right"),
+    Column("optimizer"),
+]
 
 
-def command(as_json: JsonOption = False) -> None:
+def show_models(fmt: Format) -> None:
+    output_rows(model_rows(), TABLE_COLUMNS if fmt is Format.TABLE else COLUMNS, fmt,
+                title="Model zoo (mnist train --model NAME)")
+
+
+def command(as_json: JsonOption = False, as_jsonl: JsonLinesOption = False,
+            as_csv: CsvOption = False) -> None:
     """List the model zoo: each model, what its tutorial reported, the test accuracy our
     default recipe reaches, and that recipe (epochs, batch size, learning rate, optimizer).
 
-    A table on the terminal, TSV when piped, JSON with --json.
+    A table on the terminal (stderr), TSV when piped, a JSON list with --json, one object
+    per line with --jsonl, CSV with a header with --csv.
 
     Example: mnist models --json
     """
-    show_models(as_json)
+    show_models(choose_format(as_json, as_jsonl, as_csv))

@@ -2,79 +2,52 @@
 
 from __future__ import annotations
 
-import math
-import os
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from mnistcli.cli.common import (
-    JsonOption,
-    QuietOption,
-    emit,
-    emit_json,
-    err_console,
-    read_piped_stdin,
-)
+from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.output import JsonOption, emit, emit_json
 
 THUMBNAIL_SIDE = 14  # pixels per map in the terminal: 14 columns by 7 rows
 ASCII_NEGATIVE = "-="  # weak, strong negative (without colour)
 ASCII_POSITIVE = "+#"
-ASCII_RAMP = " .:-=+*#%@"  # for activations (0 and up)
-
-
-def _colour_terminal() -> bool:
-    return err_console.is_terminal and not os.environ.get("NO_COLOR") \
-        and not err_console.no_color
 
 
 def _tile_lines(values: np.ndarray, diverging: bool, colour: bool):
     """One thumbnail (normalised values) as rich Text lines, two pixel rows per line."""
-    from rich.color import Color
-    from rich.style import Style
     from rich.text import Text
 
+    from mnistcli.cli.terminal import ASCII_RAMP, half_block_lines, ramp_levels
     from mnistcli.weight_maps import colorize
 
+    if colour:
+        return half_block_lines(colorize(values, diverging))
     if values.shape[0] % 2:
         values = np.vstack([values, np.zeros((1, values.shape[1]))])
-    upper, lower = values[0::2], values[1::2]
+    mean = (values[0::2] + values[1::2]) / 2
+    if not diverging:
+        return [Text("".join(ASCII_RAMP[level] for level in row))
+                for row in ramp_levels(mean)]
     lines = []
-    if colour:
-        rgb_upper, rgb_lower = colorize(upper, diverging), colorize(lower, diverging)
-        for row in range(upper.shape[0]):
-            line = Text()
-            for column in range(upper.shape[1]):
-                top, bottom = rgb_upper[row, column].tolist(), rgb_lower[row, column].tolist()
-                line.append("▀", Style(color=Color.from_rgb(*top),
-                                       bgcolor=Color.from_rgb(*bottom)))
-            lines.append(line)
-        return lines
-    mean = (upper + lower) / 2
     for row in mean:
         characters = []
         for value in row.tolist():
-            if diverging:
-                strength = abs(value)
-                ramp = ASCII_NEGATIVE if value < 0 else ASCII_POSITIVE
-                characters.append(" " if strength < 0.15 else ramp[int(strength >= 0.45)])
-            else:
-                level = min(int(value * len(ASCII_RAMP)), len(ASCII_RAMP) - 1)
-                characters.append(ASCII_RAMP[max(level, 0)])
+            strength = abs(value)
+            ramp = ASCII_NEGATIVE if value < 0 else ASCII_POSITIVE
+            characters.append(" " if strength < 0.15 else ramp[int(strength >= 0.45)])
         lines.append(Text("".join(characters)))
     return lines
 
 
 def draw_in_terminal(sections) -> None:
     """A small version of the picture on stderr: each map as a 14x14 thumbnail."""
-    from rich.text import Text
-
+    from mnistcli.cli.terminal import color_enabled, draw_blocks
     from mnistcli.weight_maps import thumbnails
 
-    colour = _colour_terminal()
-    gap = 2
+    colour = color_enabled(err_console)
     for section in sections:
         err_console.print(section.title, markup=False, highlight=False, soft_wrap=True)
         # small maps (3x3 filters) get two characters per pixel, large ones are shrunk
@@ -87,19 +60,7 @@ def draw_in_terminal(sections) -> None:
             small = small / peak
         tiles = [_tile_lines(values, section.diverging, colour) for values in small]
         cell = max(side, *(len(label) for label in section.labels))
-        per_row = max(1, min(section.columns, (err_console.width + gap) // (cell + gap)))
-        for start in range(0, len(tiles), per_row):
-            row = range(start, min(start + per_row, len(tiles)))
-            err_console.print((" " * gap).join(section.labels[i].ljust(cell) for i in row)
-                              .rstrip(), markup=False, highlight=False, soft_wrap=True)
-            for line_number in range(math.ceil(side / 2)):
-                line = Text()
-                for position, i in enumerate(row):
-                    if position:
-                        line.append(" " * gap)
-                    line.append_text(tiles[i][line_number])
-                    line.append(" " * (cell - side))
-                err_console.print(line, soft_wrap=True, highlight=False)
+        draw_blocks(err_console, tiles, section.labels, width=cell, blank_between_rows=False)
         limit = section.limit * peak if peak > 0 else section.limit
         scale = (f"-{limit:.3g} .. 0 .. +{limit:.3g}" if section.diverging
                  else f"0 .. {limit:.3g}")
@@ -158,11 +119,11 @@ def command(
     from mnistcli.weight_maps import feature_maps, render, save_png, weight_maps
 
     stdin_text = read_piped_stdin() if run is None else None
-    info = resolve_run(run, stdin_text=stdin_text)
+    trained = resolve_run(run, stdin_text=stdin_text)
     if out is None:
-        out = info.output_dir() / ("features.png" if input_image is not None else "weights.png")
+        out = trained.output_dir() / ("features.png" if input_image is not None else "weights.png")
     image = _load_input_image(input_image) if input_image is not None else None
-    model = load_keras_model(info.keras_path, info.path)
+    model = load_keras_model(trained.keras_path, trained.path)
     report = weight_maps(model, units=units)
     sections = list(report.sections)
     if image is not None:
@@ -172,13 +133,13 @@ def command(
             raise ModelError(f"--input draws convolutional feature maps; {model.name!r} "
                              "has no convolution (it is a dense network)")
         sections += feature_maps(model, image)
-    name = info.model or model.name
-    if info.source == "shipped":
+    name = trained.model or model.name
+    if trained.source == "shipped":
         where = "the model shipped with mnistcli"
-    elif info.path.is_dir():
-        where = info.path.name
+    elif trained.path.is_dir():
+        where = trained.path.name
     else:
-        where = f"{info.path.parent.name}/{info.path.name}"
+        where = f"{trained.path.parent.name}/{trained.path.name}"
     picture = render(sections, heading=f"{name}: {where}")
     save_png(picture, out)
 
@@ -189,7 +150,7 @@ def command(
     if terminal if terminal is not None else sys.stdout.isatty():
         draw_in_terminal(sections)
     if as_json:
-        emit_json({"path": str(out), "run": str(info.path), "model": name,
+        emit_json({"path": str(out), "run": str(trained.path), "model": name,
                    **report.summary(), "width": picture.width, "height": picture.height,
                    "input": str(input_image) if input_image is not None else None})
     else:

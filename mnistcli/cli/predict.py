@@ -12,18 +12,17 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import (
+from mnistcli.cli.common import QuietOption, err_console
+from mnistcli.cli.output import (
+    Column,
+    CsvOption,
+    Format,
+    JsonLinesOption,
     JsonOption,
-    QuietOption,
-    emit,
-    emit_json,
-    err_console,
-    stdout_is_terminal,
+    choose_format,
+    output_rows,
 )
 
-# Images are predicted in batches of this many: one LiteRT call amortises its overhead,
-# while results of a large directory still stream out as they are ready.
-BATCH_SIZE = 512
 # Runners-up a person sees on a terminal by default (the answer plus two).
 TERMINAL_TOP = 3
 
@@ -49,60 +48,40 @@ def _resolve_model(model: str | None):
     return resolve_run(model)
 
 
-def _ranking(probabilities, k: int) -> list[tuple[int, float]]:
-    order = sorted(range(len(probabilities)), key=lambda d: -probabilities[d])
-    return [(digit, float(probabilities[digit])) for digit in order[:k]]
+def _columns(k: int) -> list[Column]:
+    """path, digit, confidence, then a digit/probability pair per runner-up (TSV, CSV);
+    a table shows the runners-up in one cell, and the drawing with --show."""
+    def runner_up(rank: int, field: str):
+        def text(record: dict) -> str:
+            entry = record["top"][rank]
+            return str(entry["digit"]) if field == "digit" else f"{entry['probability']:.4f}"
+        return text
+
+    columns = [Column("path"), Column("digit", justify="right"),
+               Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
+    for rank in range(1, k):
+        columns += [Column(f"digit_{rank + 1}", text=runner_up(rank, "digit")),
+                    Column(f"probability_{rank + 1}", text=runner_up(rank, "probability"))]
+    return columns
 
 
-def _record(path: str, probabilities, k: int) -> dict:
-    ranked = _ranking(probabilities, k)
-    return {
-        "path": path,
-        "digit": ranked[0][0],
-        "confidence": round(ranked[0][1], 6),
-        "top": [{"digit": digit, "probability": round(p, 6)} for digit, p in ranked],
-        "probabilities": [round(float(p), 6) for p in probabilities],
-    }
-
-
-def _tsv_line(record: dict) -> str:
-    # path, digit, confidence; then digit/probability pairs for the runners-up of --top K
-    fields = [record["path"], str(record["digit"]), f"{record['confidence']:.4f}"]
-    for entry in record["top"][1:]:
-        fields += [str(entry["digit"]), f"{entry['probability']:.4f}"]
-    return "\t".join(fields)
-
-
-def _terminal_table(rows: list[tuple[dict, object]], show: bool):
-    from rich.table import Table
+def _table_columns(show: bool) -> list[Column]:
     from rich.text import Text
 
     from mnistcli.cli.terminal import color_enabled, digit_lines
 
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("file", overflow="fold")
+    color = color_enabled(err_console)
+    columns = [Column("file", key="path")]
     if show:
-        table.add_column("preprocessed", no_wrap=True)
-    table.add_column("digit", justify="right", style="bold")
-    table.add_column("confidence", justify="right")
-    table.add_column("runners-up")
-    stdout_console = _stdout_console()
-    color = color_enabled(stdout_console)
-    for record, pixels in rows:
-        runners_up = ", ".join(f"{entry['digit']} ({entry['probability']:.1%})"
-                               for entry in record["top"][1:])
-        cells = [Text(record["path"])]
-        if show:
-            cells.append(Text("\n").join(digit_lines(pixels, color)))
-        cells += [str(record["digit"]), f"{record['confidence']:.1%}", runners_up]
-        table.add_row(*cells)
-    return table
-
-
-def _stdout_console():
-    from rich.console import Console
-
-    return Console(highlight=False)
+        columns.append(Column("preprocessed", cell=lambda r: Text("\n").join(
+            digit_lines(r["_pixels"], color))))
+    columns += [
+        Column("digit", justify="right"),
+        Column("confidence", text=lambda r: f"{r['confidence']:.1%}", justify="right"),
+        Column("runners-up", text=lambda r: ", ".join(
+            f"{entry['digit']} ({entry['probability']:.1%})" for entry in r["top"][1:])),
+    ]
+    return columns
 
 
 def command(
@@ -122,6 +101,8 @@ def command(
         "adds K-1 digit/probability column pairs; JSON lists them under \"top\".",
         show_default=False)] = None,
     as_json: JsonOption = False,
+    as_jsonl: JsonLinesOption = False,
+    as_csv: CsvOption = False,
     show: Annotated[bool, typer.Option(
         "--show", help="Draw each preprocessed 28x28 digit (what the model sees) next to "
         "its answer; when stdout is not a terminal the drawings go to stderr.")] = False,
@@ -132,8 +113,9 @@ def command(
     Any picture of one digit works: dark on light or light on dark, any size, colour or
     transparent (canvas exports); it is turned into a 28x28 MNIST-style image first (see
     `mnist inspect IMAGE`). On a terminal the result is a table (file, digit, confidence,
-    runners-up); piped, one `path<TAB>digit<TAB>confidence` line per image; --json gives
-    one JSON object per line with all ten probabilities.
+    runners-up) on stderr; piped, one `path<TAB>digit<TAB>confidence` line per image on
+    stdout; --json (or --jsonl) gives one JSON object per line with all ten
+    probabilities; --csv gives the piped columns with a header line.
 
     An image that cannot be used (unreadable, not an image, no ink, too large) gets an
     `Error: PATH: ...` line on stderr while the others are still predicted; the exit code
@@ -144,6 +126,7 @@ def command(
     if model == "-" and "-" in paths:
         raise typer.BadParameter("stdin cannot hold both the model path and an image",
                                  param_hint="--model")
+    fmt = choose_format(as_json, as_jsonl, as_csv)
     from mnistcli.inference import load_predictor
 
     run = _resolve_model(model)
@@ -151,75 +134,33 @@ def command(
     if not quiet:
         err_console.print(_describe_model(run, predictor), markup=False, soft_wrap=True)
 
-    import numpy as np
+    from mnistcli.predicting import predict_sources
 
-    from mnistcli.preprocess import prepare_images
+    k = top if top is not None else (TERMINAL_TOP if fmt is Format.TABLE else 1)
+    failures = answered = 0
 
-    terminal = stdout_is_terminal() and not as_json
-    k = top if top is not None else (TERMINAL_TOP if terminal else 1)
-    table_rows: list[tuple[dict, object]] = []
-
-    def write(batch: list, probabilities) -> None:
-        for item, row in zip(batch, probabilities, strict=True):
-            record = _record(item.source, row, k)
-            if terminal:
-                table_rows.append((record, item.pixels))
+    def records():
+        nonlocal failures, answered
+        for prediction in predict_sources(paths, predictor):
+            if not prediction.ok:
+                failures += 1
+                typer.echo(f"Error: {prediction.error}", err=True)
                 continue
-            if as_json:
-                emit_json(record)
-            else:
-                emit(_tsv_line(record))
-            if show:
+            answered += 1
+            record = prediction.record(top=k)
+            if show and fmt is Format.TABLE:
+                record["_pixels"] = prediction.pixels  # drawn in the table, not output
+            elif show:
                 from mnistcli.cli.terminal import draw_digits
 
-                draw_digits(err_console, [item.pixels], [
+                draw_digits(err_console, [prediction.pixels], [
                     f"{record['path']}: {record['digit']} ({record['confidence']:.1%})"])
+            yield record
 
-    # Many images: the model runs a batch in a worker thread (LiteRT releases the GIL)
-    # while this thread decodes the next one, so the two cores share the work.
-    executor = None
-    in_flight: tuple[list, object] | None = None
-    pending: list = []
-    failed = done = 0
-
-    def submit(final: bool) -> None:
-        nonlocal executor, in_flight
-        batch = pending[:]
-        pending.clear()
-        if batch and in_flight is None and final:  # one batch in all: no thread needed
-            write(batch, predictor.predict_proba(np.stack([i.pixels for i in batch])))
-            return
-        if batch:
-            if executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                executor = ThreadPoolExecutor(max_workers=1)
-            future = executor.submit(predictor.predict_proba,
-                                     np.stack([i.pixels for i in batch]))
-        previous, in_flight = in_flight, ((batch, future) if batch else None)
-        if previous is not None:
-            write(previous[0], previous[1].result())
-        if final and in_flight is not None:
-            write(in_flight[0], in_flight[1].result())
-            in_flight = None
-
-    try:
-        for item in prepare_images(paths):
-            if item.error is not None:
-                failed += 1
-                typer.echo(f"Error: {item.error}", err=True)
-                continue
-            done += 1
-            pending.append(item)
-            if len(pending) >= BATCH_SIZE:
-                submit(final=False)
-        submit(final=True)
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-    if terminal and table_rows:
-        _stdout_console().print(_terminal_table(table_rows, show))
-    if failed:
-        if done and not quiet:
-            err_console.print(f"{failed} of {failed + done} images failed", markup=False)
+    columns = _table_columns(show) if fmt is Format.TABLE else _columns(k)
+    output_rows(records(), columns, fmt, json_lines=True)
+    if failures:
+        if answered and not quiet:
+            err_console.print(f"{failures} of {failures + answered} images failed",
+                              markup=False)
         raise typer.Exit(1)

@@ -30,34 +30,43 @@ def color_enabled(console: Console) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _cell_style(upper: int, lower: int) -> Style:
-    return Style(color=Color.from_rgb(upper, upper, upper),
-                 bgcolor=Color.from_rgb(lower, lower, lower))
+def _cell_style(upper: tuple[int, int, int], lower: tuple[int, int, int]) -> Style:
+    return Style(color=Color.from_rgb(*upper), bgcolor=Color.from_rgb(*lower))
 
 
 def _pairs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower rows of each character row (an odd last row pairs with black)."""
-    pixels = np.asarray(image, dtype=np.uint8)
+    pixels = np.asarray(image)
     if pixels.shape[0] % 2:
-        pixels = np.vstack([pixels, np.zeros((1, pixels.shape[1]), dtype=np.uint8)])
+        pixels = np.concatenate([pixels, np.zeros((1, *pixels.shape[1:]), pixels.dtype)])
     return pixels[0::2], pixels[1::2]
 
 
 def ascii_lines(image: np.ndarray) -> list[str]:
     """A greyscale image as plain text: one character per column, one line per two rows."""
-    upper, lower = _pairs(image)
+    upper, lower = _pairs(np.asarray(image, dtype=np.uint8))
     mean = (upper.astype(np.uint16) + lower) / 2.0
-    levels = np.minimum((mean * len(ASCII_RAMP) / 256).astype(int), len(ASCII_RAMP) - 1)
-    return ["".join(ASCII_RAMP[level] for level in row) for row in levels]
+    return ["".join(ASCII_RAMP[level] for level in row) for row in ramp_levels(mean / 256)]
+
+
+def ramp_levels(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1) as indices into ASCII_RAMP."""
+    levels = (np.asarray(values) * len(ASCII_RAMP)).astype(int)
+    return np.clip(levels, 0, len(ASCII_RAMP) - 1)
 
 
 def half_block_lines(image: np.ndarray) -> list[Text]:
-    """A greyscale image as rich Text lines of grey half blocks."""
-    upper, lower = _pairs(image)
+    """An image as rich Text lines of half blocks: greyscale (H, W) or colour (H, W, 3)
+    uint8, two pixel rows per line."""
+    pixels = np.asarray(image, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    upper, lower = _pairs(pixels)
     lines = []
     for top_row, bottom_row in zip(upper, lower, strict=True):
         line = Text()
-        cells = list(zip(top_row.tolist(), bottom_row.tolist(), strict=True))
+        cells = [(tuple(top), tuple(bottom))
+                 for top, bottom in zip(top_row.tolist(), bottom_row.tolist(), strict=True)]
         start = 0
         while start < len(cells):
             # one span per run of equal cells keeps the escape codes short
@@ -78,17 +87,23 @@ def digit_lines(image: np.ndarray, color: bool) -> list[Text]:
 
 def draw_digits(console: Console, images: Sequence[np.ndarray],
                 captions: Sequence[str] | None = None, color: bool | None = None) -> None:
-    """Draw images side by side, as many per row as the console is wide, each with its
-    caption above it."""
+    """Draw greyscale images side by side, each with its caption above it."""
     if color is None:
         color = color_enabled(console)
-    blocks = [digit_lines(image, color) for image in images]
+    draw_blocks(console, [digit_lines(image, color) for image in images], captions)
+
+
+def draw_blocks(console: Console, blocks: Sequence[Sequence[Text]],
+                captions: Sequence[str] | None = None, width: int | None = None,
+                blank_between_rows: bool = True) -> None:
+    """Blocks of text lines (drawings) side by side, as many per row as the console is
+    wide, each with its caption above it; ``width``: every block's column width."""
     captions = list(captions) if captions is not None else [""] * len(blocks)
-    widths = [max(max(len(line) for line in block), len(caption))
+    widths = [width or max(max((len(line) for line in block), default=0), len(caption))
               for block, caption in zip(blocks, captions, strict=True)]
     start = 0
     while start < len(blocks):
-        # fill the row up to the console's width (at least one digit per row)
+        # fill the row up to the console's width (at least one block per row)
         end, used = start + 1, widths[start]
         while end < len(blocks) and used + len(GAP) + widths[end] <= console.width:
             used += len(GAP) + widths[end]
@@ -109,7 +124,7 @@ def draw_digits(console: Console, images: Sequence[np.ndarray],
                 line.append(" " * (widths[i] - len(piece)))
             console.print(line, soft_wrap=True, highlight=False)
         start = end
-        if start < len(blocks):
+        if start < len(blocks) and blank_between_rows:
             console.print()
 
 

@@ -1,0 +1,348 @@
+"""From images to answers: the one prediction pipeline.
+
+``mnist predict``, ``mnist evaluate --images``, the HTTP server and the Python API all go
+through here, so preprocessing, batching and the shape of a prediction record exist once::
+
+    predictor = load_predictor(run.model_file())
+    for prediction in predict_sources(["a.png", "scans/", NamedImage("upload", data)],
+                                      predictor):
+        if prediction.ok:
+            prediction.record(top=3)    # what `mnist predict --json` prints
+        else:
+            prediction.error            # an MnistError naming the source
+
+Sources are paths (a directory stands for its image files, sorted by name), ``"-"`` for
+one image on stdin, or :class:`NamedImage` (bytes, a PIL image or a 2-D array held in
+memory). Results come back in order, one per image, an unusable image as that image's
+error while the others go on.
+
+Pure numpy and Pillow (and the predictor's own runtime): no typer, rich or tensorflow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from mnistcli.errors import ImageError, MnistError, ModelError
+from mnistcli.preprocess import IMAGE_SUFFIXES, STDIN, load_image, preprocess
+
+if TYPE_CHECKING:
+    from mnistcli.inference import Predictor
+
+# Images are predicted in batches of this many: one model call amortises its overhead,
+# while the results of a large directory still stream out as they are ready.
+BATCH_SIZE = 512
+# Probabilities in records are rounded: six decimals are more than any model's precision.
+RECORD_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class NamedImage:
+    """An image held in memory: encoded bytes, a PIL image, or a 2-D array (uint8 0-255
+    or float 0-1, either polarity); ``name`` is what records and errors call it."""
+
+    name: str
+    data: bytes | Image.Image | np.ndarray
+
+
+ImageSource = str | Path | NamedImage
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One input's outcome before the model: ``pixels`` (uint8 28x28) or ``error``."""
+
+    source: str  # the path as given (or found in a directory), "-" for stdin, or a name
+    pixels: np.ndarray | None = None
+    error: MnistError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One input's answer: the model's probabilities for the 28x28 ``pixels`` it saw, or
+    the ``error`` that kept it from the model."""
+
+    source: str
+    pixels: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    error: MnistError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def label(self) -> int:
+        """The most likely class index."""
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.label])
+
+    def ranking(self, k: int | None = None) -> list[tuple[int, float]]:
+        """(class index, probability), most likely first; ties keep the lower index."""
+        order = np.argsort(-self.probabilities, kind="stable")
+        if k is not None:
+            order = order[:k]
+        return [(int(index), float(self.probabilities[index])) for index in order]
+
+    def record(self, top: int = 1, class_names: Sequence[str] | None = None) -> dict:
+        """The JSON-ready record every front end prints: ``path``, ``digit`` (the class
+        index), ``confidence``, the ``top`` K classes and all ``probabilities``. With
+        ``class_names`` (a dataset that is not digits), each answer also has its
+        ``class`` name. A failed input gives ``path`` and ``error``."""
+        if not self.ok:
+            return {"path": self.source, "error": str(self.error)}
+
+        def named(index: int, entry: dict) -> dict:
+            if class_names is not None:
+                entry["class"] = class_names[index]
+            return entry
+
+        ranked = self.ranking(max(1, top))
+        answer, confidence = ranked[0]
+        return named(answer, {
+            "path": self.source,
+            "digit": answer,
+            "confidence": round(confidence, RECORD_DECIMALS),
+            "top": [named(index, {"digit": index,
+                                  "probability": round(probability, RECORD_DECIMALS)})
+                    for index, probability in ranked],
+            "probabilities": [round(float(p), RECORD_DECIMALS) for p in self.probabilities],
+        })
+
+
+# ---------------------------------------------------------------- sources
+
+
+def expand_sources(sources: Iterable[ImageSource]
+                   ) -> Iterator[tuple[ImageSource, ImageError | None]]:
+    """Each source as (source, None); a directory becomes its image files (sorted by
+    name, hidden files skipped); a directory without images gives (name, ImageError)."""
+    for source in sources:
+        if isinstance(source, NamedImage):
+            yield source, None
+            continue
+        text = str(source)
+        if text != STDIN and os.path.isdir(text):
+            found = sorted(
+                entry.name for entry in os.scandir(text)
+                if not entry.name.startswith(".") and entry.is_file()
+                and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                yield text, ImageError(f"{text}: no image files in this directory")
+            for name in found:
+                yield os.path.join(text, name), None
+        else:
+            yield text, None
+
+
+def _source_name(source: ImageSource) -> str:
+    return source.name if isinstance(source, NamedImage) else str(source)
+
+
+def prepare_source(source: ImageSource, stdin: BinaryIO | None = None) -> PreparedImage:
+    """Load and preprocess one image; an ImageError becomes the result's error."""
+    name = _source_name(source)
+    try:
+        if isinstance(source, NamedImage):
+            data = source.data
+            image = data if isinstance(data, np.ndarray) else (
+                load_image(bytes(data), name=name) if isinstance(data, (bytes, bytearray))
+                else data)
+        else:
+            image = load_image(source, name=name, stdin=stdin)
+        return PreparedImage(name, pixels=preprocess(image, name))
+    except ImageError as exc:
+        return PreparedImage(name, error=exc)
+
+
+def prepare_sources(sources: Iterable[ImageSource],
+                    stdin: BinaryIO | None = None) -> Iterator[PreparedImage]:
+    """Every image of ``sources``, in order, one result each; a bad one does not stop
+    the others."""
+    stdin_used = False
+    for source, error in expand_sources(sources):
+        name = _source_name(source)
+        if error is not None:
+            yield PreparedImage(name, error=error)
+        elif name == STDIN and not isinstance(source, NamedImage) and stdin_used:
+            yield PreparedImage(name, error=ImageError("-: stdin can be read only once"))
+        else:
+            stdin_used = stdin_used or name == STDIN
+            yield prepare_source(source, stdin=stdin)
+
+
+# ---------------------------------------------------------------- predictions
+
+
+def _answers(batch: list[PreparedImage], probabilities: np.ndarray) -> Iterator[Prediction]:
+    for item, row in zip(batch, probabilities, strict=True):
+        if not np.isfinite(row).all():
+            yield Prediction(item.source, pixels=item.pixels, error=ModelError(
+                f"{item.source}: the model gave non-finite probabilities (NaN or infinity); "
+                "is the model file damaged?"))
+        else:
+            yield Prediction(item.source, pixels=item.pixels, probabilities=row)
+
+
+def predict_prepared(items: Iterable[PreparedImage], predictor: Predictor,
+                     batch_size: int | None = None) -> Iterator[Prediction]:
+    """Predictions for prepared images, in input order; failed items pass through as
+    errors in their place.
+
+    With more than one batch, the model runs a batch in a worker thread (LiteRT releases
+    the GIL) while this thread decodes and preprocesses the next, so two cores share the
+    work."""
+    batch_size = BATCH_SIZE if batch_size is None else batch_size
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    # In input order: failed items, and batches of good ones with their pending answers.
+    queue: deque[PreparedImage | tuple[list[PreparedImage], Future]] = deque()
+    pending: list[PreparedImage] = []  # good images not yet handed to the model
+    executor: ThreadPoolExecutor | None = None
+
+    def hand_over() -> None:
+        nonlocal executor
+        if not pending:
+            return
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=1)
+        batch = pending.copy()
+        pending.clear()
+        queue.append((batch, executor.submit(predictor.predict_proba,
+                                             np.stack([item.pixels for item in batch]))))
+
+    def drain(batches_in_flight: int) -> Iterator[Prediction]:
+        """Yield what is ready at the front, leaving that many batches running."""
+        while queue:
+            head = queue[0]
+            if isinstance(head, PreparedImage):
+                queue.popleft()
+                yield Prediction(head.source, error=head.error)
+                continue
+            if sum(1 for unit in queue if not isinstance(unit, PreparedImage)) \
+                    <= batches_in_flight:
+                return
+            queue.popleft()
+            yield from _answers(head[0], head[1].result())
+
+    try:
+        for item in items:
+            if not item.ok:
+                hand_over()  # what came before it is answered before it
+                queue.append(item)
+                yield from drain(batches_in_flight=1)
+                continue
+            pending.append(item)
+            if len(pending) >= batch_size:
+                hand_over()
+                yield from drain(batches_in_flight=1)
+        if pending and not queue:
+            # everything fitted in one batch: answer it here, no thread needed
+            yield from _answers(pending, predictor.predict_proba(
+                np.stack([item.pixels for item in pending])))
+            return
+        hand_over()
+        yield from drain(batches_in_flight=0)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def predict_sources(sources: Iterable[ImageSource], predictor: Predictor,
+                    batch_size: int | None = None,
+                    stdin: BinaryIO | None = None) -> Iterator[Prediction]:
+    """Predictions for image files, directories, ``"-"`` and in-memory images, in order,
+    one per image; an image that cannot be used is that image's error."""
+    return predict_prepared(prepare_sources(sources, stdin=stdin), predictor, batch_size)
+
+
+# ---------------------------------------------------------------- labelled images
+
+
+def _label_of(name: str) -> int | None:
+    """A digit label from a leading "<digit>_" or "<digit>-" (or a bare digit) name."""
+    stem = os.path.splitext(name)[0]
+    if stem[:1].isdigit() and (len(stem) == 1 or stem[1] in "_-. "):
+        return int(stem[0])
+    return None
+
+
+def labelled_image_files(directory: str | Path) -> list[tuple[str, int]]:
+    """(path, label) for DIR/<digit>/<image> files, and for files directly in DIR named
+    ``<digit>_<anything>.<ext>`` (the fixture naming), sorted by path."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ImageError(f"{root}: no such directory")
+    files: list[tuple[str, int]] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and entry.name.isdigit() and len(entry.name) == 1:
+            files.extend((str(path), int(entry.name)) for path in sorted(entry.iterdir())
+                         if path.is_file() and not path.name.startswith(".")
+                         and path.suffix.lower() in IMAGE_SUFFIXES)
+        elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            label = _label_of(entry.name)
+            if label is not None:
+                files.append((str(entry), label))
+    if not files:
+        raise ImageError(
+            f"{root}: no labelled images (expected {root}/<digit>/*.png, e.g. {root}/7/a.png,"
+            f" or files named <digit>_<name>.png)"
+        )
+    return files
+
+
+def first_failure(failures: Sequence[MnistError]) -> MnistError:
+    """One error standing for several: the first, saying how many more there were."""
+    first = failures[0]
+    if len(failures) == 1:
+        return first
+    return type(first)(f"{first} (and {len(failures) - 1} more)")
+
+
+def load_labelled_images(directory: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labelled images, preprocessed like every prediction: (images uint8 (N, 28, 28),
+    labels uint8 (N,), paths). Any image that cannot be used raises one ImageError naming
+    it (and how many others failed)."""
+    files = labelled_image_files(directory)
+    prepared = list(prepare_sources(path for path, _label in files))
+    failures = [item.error for item in prepared if not item.ok]
+    if failures:
+        raise first_failure(failures)
+    images = np.stack([item.pixels for item in prepared]).astype(np.uint8, copy=False)
+    labels = np.array([label for _path, label in files], dtype=np.uint8)
+    return images, labels, [path for path, _label in files]
+
+
+def predict_labelled_images(directory: str | Path, predictor: Predictor
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Predict every labelled image under ``directory``: (images, labels, probabilities,
+    paths). Any image that cannot be used raises one error naming it."""
+    files = labelled_image_files(directory)
+    predictions = list(predict_sources([path for path, _label in files], predictor))
+    failures = [p.error for p in predictions if not p.ok]
+    if failures:
+        raise first_failure(failures)
+    images = np.stack([p.pixels for p in predictions]).astype(np.uint8, copy=False)
+    probabilities = np.stack([p.probabilities for p in predictions]).astype(np.float32)
+    labels = np.array([label for _path, label in files], dtype=np.uint8)
+    return images, labels, probabilities, [path for path, _label in files]
+
