@@ -9,20 +9,17 @@ label is cut off.
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnistcli.errors import RunError
-from mnistcli.fsutil import atomic_path
+from mnistcli.fsutil import save_png
+from mnistcli.runs import History
 
 DPI = 100
 HISTORY_FIGSIZE = (12.0, 8.0)  # inches: a 1200x800 PNG
 CONFUSION_FIGSIZE = (8.0, 7.0)  # a 800x700 PNG
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 TRAIN_COLOUR = "#1f77b4"
 VALIDATION_COLOUR = "#d62728"
 
@@ -35,68 +32,7 @@ def _figure(figsize: tuple[float, float]):
     return Figure(figsize=figsize, dpi=DPI, layout="constrained")
 
 
-def _save(figure, path: Path | str) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        # the temporary name ends in .part, so name the format explicitly (savefig picks
-        # the Agg canvas for PNG by itself)
-        figure.savefig(tmp, format="png", dpi=DPI)
-    return path
-
-
 # ------------------------------------------------------------------------- training curves
-
-@dataclass(frozen=True)
-class History:
-    """Per-epoch metrics of a run; a missing value (e.g. no validation split) is NaN."""
-
-    epoch: np.ndarray
-    loss: np.ndarray
-    accuracy: np.ndarray
-    val_loss: np.ndarray
-    val_accuracy: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    @property
-    def has_validation(self) -> bool:
-        return bool(np.isfinite(self.val_accuracy).any() or np.isfinite(self.val_loss).any())
-
-
-def _number(text: str | None) -> float:
-    try:
-        return float(text) if text not in (None, "") else math.nan
-    except ValueError:
-        return math.nan
-
-
-def read_history(path: Path | str) -> History:
-    """Read a run's ``history.csv`` (columns epoch, loss, accuracy, val_loss, val_accuracy,
-    seconds)."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = {"epoch", "loss", "accuracy"} - set(reader.fieldnames or ())
-            if missing:
-                raise RunError(
-                    f"{path}: not a training history (missing column(s) "
-                    f"{', '.join(sorted(missing))}; expected {', '.join(HISTORY_COLUMNS)})"
-                )
-            rows = list(reader)
-    except FileNotFoundError:
-        raise RunError(f"{path}: no training history (history.csv) in this run") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise RunError(f"{path}: unreadable training history ({exc})") from None
-    if not rows:
-        raise RunError(f"{path}: the training history has no epochs")
-    columns = {name: np.array([_number(row.get(name)) for row in rows])
-               for name in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")}
-    if not np.isfinite(columns["epoch"]).all():
-        raise RunError(f"{path}: an epoch number is missing or not a number")
-    return History(**columns)
-
 
 def zoom_window(epochs: int) -> int:
     """How many of the last epochs the zoomed panels show: the last half, at least 2."""
@@ -104,8 +40,9 @@ def zoom_window(epochs: int) -> int:
 
 
 def plot_history(history: History, path: Path | str, title: str | None = None) -> Path:
-    """Accuracy and loss per epoch, training and validation, each with a zoomed panel of
-    the last epochs (where the curves flatten and overfitting shows)."""
+    """Accuracy and loss per epoch (``history`` as :func:`mnistcli.runs.read_history`
+    gives it), training and validation, each with a zoomed panel of the last epochs
+    (where the curves flatten and overfitting shows)."""
     from matplotlib.ticker import MaxNLocator
 
     figure = _figure(HISTORY_FIGSIZE)
@@ -142,7 +79,7 @@ def plot_history(history: History, path: Path | str, title: str | None = None) -
             axis.legend(loc="best")  # where it hides the fewest points
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ------------------------------------------------------------------------ confusion matrix
@@ -184,4 +121,4 @@ def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
     ticks = [t for t in (1, 10, 100, 1000, 10000, 100000) if t <= peak] or [1]
     bar.set_ticks(ticks, labels=[str(t) for t in ticks])
     bar.minorticks_off()
-    return _save(figure, path)
+    return save_png(figure, path)

@@ -219,7 +219,7 @@ def save_mistakes_grid(path: Path | str, images: np.ndarray, labels: np.ndarray,
                        probabilities: np.ndarray, indices: np.ndarray) -> Path:
     """A PNG grid of the given images, each captioned with its true and predicted digit
     and the model's confidence in its (wrong) answer."""
-    from mnistcli.fsutil import atomic_path
+    from mnistcli.fsutil import save_png
     from mnistcli.pictures import digit_grid
 
     if len(indices) == 0:
@@ -229,8 +229,4 @@ def save_mistakes_grid(path: Path | str, images: np.ndarray, labels: np.ndarray,
         f"({float(probabilities[i].max()):.0%})"
         for i in indices
     ]
-    picture = digit_grid(images[indices], captions, scale=3, columns=8)
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        picture.save(tmp, format="PNG")
-    return path
+    return save_png(digit_grid(images[indices], captions, scale=3, columns=8), path)

@@ -1,20 +1,17 @@
 """Taking a trained model elsewhere: TensorFlow Lite, SavedModel, Keras, CSV and ONNX.
 
 A registry (name -> ExportFormat) lists the formats; ``export_model`` writes one of them.
-Every export is atomic: it is written under a temporary name beside ``out`` and renamed
-into place only when complete, so a failure leaves nothing behind (and an existing
-``out`` is only replaced by a complete new one).
+Every export is atomic (:func:`mnistcli.fsutil.atomic_output`): it is written in a scratch
+directory beside ``out`` and renamed into place only when complete, so a failure leaves
+nothing behind (and an existing ``out`` is only replaced by a complete new one).
 
 Every exported model takes what the Keras model takes: float32 images (N, 28, 28, 1) with
-pixels scaled to [0, 1] (pixel / 255), and gives the 10 digit probabilities.
+pixels scaled to [0, 1] (pixel / 255), and gives the class probabilities.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SIDE
 from mnistcli.errors import DataError, ModelError, RunError
-from mnistcli.stdio import import_keras, quiet_library_output, stdout_to_stderr
-from mnistcli.weight_maps import flat_layers
+from mnistcli.fsutil import atomic_output
+from mnistcli.keras_files import (
+    NotDenseNetwork,
+    convert_to_int8_tflite,
+    convert_to_tflite,
+    dense_layers,
+    load_keras_model,
+)
+from mnistcli.models import INPUT_SHAPE
+from mnistcli.stdio import quiet_library_output, stdout_to_stderr
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
 REPRESENTATIVE_SAMPLES = 500  # training images that calibrate int8 quantisation
@@ -41,8 +47,8 @@ CSV_ACTIVATIONS = {
     "tanh": "tanh(z)",
     "softmax": "exp(z - max(z)) / sum(exp(z - max(z)))",
 }
-# layers that do nothing at inference time, or only reshape, in a dense network
-CSV_PASSIVE_LAYERS = {"InputLayer", "Flatten", "Dropout", "Reshape"}
+# what every exported model takes, as the formats that describe their input say it
+INPUT_DESCRIPTION = f"image: float32 (N, {', '.join(map(str, INPUT_SHAPE))}) in [0, 1]"
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class ExportFormat:
     directory: bool  # the artifact is a directory (savedmodel, csv)
     suffix: str | None  # a required file suffix (keras loads only *.keras)
     write: Callable[[Any, Path, ExportOptions], dict[str, Any]]
-    check: Callable[[Any], None] | None = None  # raises ModelError if the model doesn't fit
+    check: Callable[[Any], object] | None = None  # ModelError if the model doesn't fit
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -74,32 +80,10 @@ def _size(path: Path) -> int:
 def _input_signature():
     import tensorflow as tf
 
-    return [tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image")]
+    return [tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name="image")]
 
 
 # -------------------------------------------------------------------------------- tflite
-
-def _int8_tflite_bytes(model, representative: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    # int8 weights and activations; the interface stays float32 so every consumer
-    # (mnist predict, evaluate) feeds it the same [0, 1] images as the float model
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = representative.astype(np.float32)[..., None] / np.float32(255.0)
-
-    def representative_dataset():
-        for sample in samples:
-            yield [sample[None]]
-
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    try:
-        with quiet_library_output():
-            return converter.convert()
-    except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
-        raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
-
 
 def _test_split(options: ExportOptions):
     """The test split if the dataset is there, else None (accuracy is then not reported)."""
@@ -132,37 +116,26 @@ def _representative_sample(options: ExportOptions) -> np.ndarray:
 
 
 def _write_tflite(model, target: Path, options: ExportOptions) -> dict[str, Any]:
-    from mnistcli.training import convert_to_tflite
-
     test = _test_split(options)
     details: dict[str, Any] = {"quantize": options.quantize,
                                "accuracy_split": "test" if test is not None else None}
     if options.quantize is None:
-        _convert_float(convert_to_tflite, model, target)
+        convert_to_tflite(model, target)
         details["accuracy"] = _accuracy(target, test) if test is not None else None
         return details
     sample = _representative_sample(options)
-    target.write_bytes(_int8_tflite_bytes(model, sample))
+    convert_to_int8_tflite(model, target, sample)
     details["accuracy"] = _accuracy(target, test) if test is not None else None
     details["representative_samples"] = len(sample)
     # the float model, for comparison: measured in the scratch directory, not kept
     float_path = target.with_name(f".float-{target.name}")
-    _convert_float(convert_to_tflite, model, float_path)
+    convert_to_tflite(model, float_path)
     details["float"] = {
         "size_bytes": float_path.stat().st_size,
         "accuracy": _accuracy(float_path, test) if test is not None else None,
     }
     float_path.unlink()
     return details
-
-
-def _convert_float(convert_to_tflite, model, path: Path) -> None:
-    """The same float32 conversion `mnist train` uses for a run's model.tflite."""
-    try:
-        with stdout_to_stderr():
-            convert_to_tflite(model, path)
-    except Exception as exc:  # the converter raises many kinds (ConverterError, ValueError)
-        raise ModelError(f"TensorFlow Lite conversion failed: {exc}") from None
 
 
 # ------------------------------------------------------------------- savedmodel, keras, onnx
@@ -173,7 +146,7 @@ def _write_savedmodel(model, target: Path, options: ExportOptions) -> dict[str, 
             model.export(str(target), format="tf_saved_model", verbose=False)
     except Exception as exc:
         raise ModelError(f"SavedModel export failed: {exc}") from None
-    return {"signature": "serving_default", "input": "image: float32 (N, 28, 28, 1) in [0, 1]"}
+    return {"signature": "serving_default", "input": INPUT_DESCRIPTION}
 
 
 def _write_keras(model, target: Path, options: ExportOptions) -> dict[str, Any]:
@@ -194,39 +167,19 @@ def _write_onnx(model, target: Path, options: ExportOptions) -> dict[str, Any]:
                                        opset=ONNX_OPSET, output_path=str(target))
     except Exception as exc:
         raise ModelError(f"ONNX conversion failed: {exc}") from None
-    return {"opset": ONNX_OPSET, "input": "image: float32 (N, 28, 28, 1) in [0, 1]"}
+    return {"opset": ONNX_OPSET, "input": INPUT_DESCRIPTION}
 
 
 # ----------------------------------------------------------------------------------- csv
 
-def dense_layers(model) -> list[tuple[Any, str]]:
-    """The model's Dense layers with the activation applied after each, if the model is a
-    plain dense network (what the CSV format can describe); else ModelError."""
-    layers: list[tuple[Any, str]] = []
-    for layer in flat_layers(model):
-        kind = type(layer).__name__
-        if kind in CSV_PASSIVE_LAYERS:
-            continue
-        if kind == "Dense":
-            layers.append((layer, layer.activation.__name__))
-            continue
-        if kind in ("Activation", "ReLU", "Softmax") and layers and layers[-1][1] == "linear":
-            name = {"ReLU": "relu", "Softmax": "softmax"}.get(kind)
-            if kind == "Activation":
-                name = layer.activation.__name__
-            if kind == "ReLU" and (layer.max_value is not None or layer.negative_slope != 0
-                                   or layer.threshold != 0):
-                name = None
-            if name:
-                layers[-1] = (layers[-1][0], name)
-                continue
-        raise ModelError(
-            f"the csv format is for dense networks (Flatten, Dense, Dropout), but "
-            f"{model.name!r} has a {kind} layer ({layer.name!r}); use tflite, savedmodel, "
-            "keras or onnx for it"
-        )
-    if not layers:
-        raise ModelError(f"the csv format needs Dense layers; {model.name!r} has none")
+def _csv_layers(model) -> list[tuple[Any, str]]:
+    """The model's Dense layers and their activations, if the CSV format can describe
+    them; else ModelError (before anything is written)."""
+    try:
+        layers = dense_layers(model)
+    except NotDenseNetwork as exc:
+        raise ModelError(f"the csv format is for dense networks (Flatten, Dense, Dropout), "
+                         f"but {exc}; use tflite, savedmodel, keras or onnx for it") from None
     for layer, activation in layers:
         if activation not in CSV_ACTIVATIONS:
             raise ModelError(
@@ -236,14 +189,10 @@ def dense_layers(model) -> list[tuple[Any, str]]:
     return layers
 
 
-def _check_csv(model) -> None:
-    dense_layers(model)
-
-
 def _write_csv(model, target: Path, options: ExportOptions) -> dict[str, Any]:
     target.mkdir()
     described = []
-    for number, (layer, activation) in enumerate(dense_layers(model), start=1):
+    for number, (layer, activation) in enumerate(_csv_layers(model), start=1):
         weights = layer.get_weights()  # [kernel] or [kernel, bias]
         kernel = np.asarray(weights[0], dtype=np.float64)
         bias = (np.asarray(weights[1], dtype=np.float64) if len(weights) > 1
@@ -267,17 +216,19 @@ def _write_csv(model, target: Path, options: ExportOptions) -> dict[str, Any]:
         "version": 1,
         "model": model.name,
         "input": {
-            "size": 784,
-            "from": "a 28x28 greyscale image, white digit on black, flattened row by row "
-                    "(pixel at row r, column c is input r * 28 + c)",
+            "size": IMAGE_PIXELS,
+            "from": f"a {IMAGE_SIDE}x{IMAGE_SIDE} greyscale image, white digit on black, "
+                    f"flattened row by row (pixel at row r, column c is input "
+                    f"r * {IMAGE_SIDE} + c)",
             "scaling": "pixel / 255",
         },
         "layers": described,
-        "output": "probabilities of the digits 0-9; the prediction is the largest",
-        "how": "a = the 784 scaled pixels; for each layer in order: theta = the CSV as a "
-               "matrix (rows x columns); z[j] = theta[0][j] + sum_i a[i] * theta[i + 1][j]; "
-               "a = activation(z). Dropout layers are left out: they do nothing at "
-               "prediction time.",
+        "output": f"probabilities of the classes 0-{described[-1]['units'] - 1}; the "
+                  "prediction is the largest",
+        "how": f"a = the {IMAGE_PIXELS} scaled pixels; for each layer in order: theta = the "
+               "CSV as a matrix (rows x columns); "
+               "z[j] = theta[0][j] + sum_i a[i] * theta[i + 1][j]; a = activation(z). "
+               "Dropout layers are left out: they do nothing at prediction time.",
     }
     (target / CSV_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return {"files": [layer["file"] for layer in described] + [CSV_MANIFEST],
@@ -298,11 +249,23 @@ FORMATS: dict[str, ExportFormat] = {
         "model.keras", directory=False, suffix=".keras", write=_write_keras),
     "csv": ExportFormat(
         "csv", "dense networks: one CSV of weights per layer (theta layout) + manifest.json",
-        "csv", directory=True, suffix=None, write=_write_csv, check=_check_csv),
+        "csv", directory=True, suffix=None, write=_write_csv, check=_csv_layers),
     "onnx": ExportFormat(
         "onnx", "ONNX model (needs tf2onnx)",
         "model.onnx", directory=False, suffix=None, write=_write_onnx),
+    # mnistcli.web_export builds on the csv format above, so it is loaded on use
+    "web": ExportFormat(
+        "web", "dense networks: the drawing page, running the model in the browser offline "
+        "(index.html + the csv weights)", "web", directory=True, suffix=None,
+        write=lambda *args: _web_export().write_web(*args),
+        check=lambda model: _web_export().check_web(model)),
 }
+
+
+def _web_export():
+    from mnistcli import web_export
+
+    return web_export
 
 
 def get_format(name: str) -> ExportFormat:
@@ -323,36 +286,6 @@ def default_destination(base: Path, fmt: ExportFormat, quantize: str | None) -> 
     return base / EXPORT_DIR / name
 
 
-def load_keras_model(path: Path | None, where: Path):
-    """The Keras model of a run; ``path`` None means the run has only a .tflite."""
-    if path is None:
-        raise ModelError(
-            f"{where}: this needs the Keras model (model.keras), and only a TensorFlow Lite "
-            "model is there; pass a run directory made by `mnist train` or a .keras file"
-        )
-    keras, _ = import_keras()
-    try:
-        with stdout_to_stderr():
-            return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # keras raises many types for a file that is not a model
-        raise ModelError(f"{path}: not a valid Keras model ({exc})") from None
-
-
-def _publish(built: Path, out: Path) -> None:
-    """Move a finished artifact to ``out``, replacing what was there only now."""
-    if out.is_dir() and not out.is_symlink():
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, trash)
-        try:
-            os.replace(built, out)
-        except OSError:
-            os.replace(trash, out)  # put the old one back
-            raise
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(built, out)
-
-
 def export_model(keras_path: Path | None, run_path: Path, format_name: str, out: Path,
                  quantize: str | None = None, data_dir: Path | None = None,
                  validation: int | None = None, model=None) -> dict[str, Any]:
@@ -368,7 +301,7 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str, out:
             raise ModelError(f"unknown quantisation {quantize!r}; choose one of: "
                              f"{', '.join(QUANTIZE_CHOICES)}")
         if fmt.name != "tflite":
-            raise ModelError(f"--quantize applies to the tflite format, not {fmt.name}")
+            raise ModelError(f"quantisation applies to the tflite format, not {fmt.name}")
     out = Path(out)
     if fmt.suffix and out.suffix != fmt.suffix:
         raise RunError(f"{out}: a {fmt.name} export must be named *{fmt.suffix}")
@@ -381,16 +314,9 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str, out:
     if fmt.check is not None:
         fmt.check(model)  # before anything is written
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
-        built = scratch / out.name
-        details = fmt.write(model, built,
-                            ExportOptions(quantize, Path(data_dir) if data_dir else None,
-                                          validation))
+    options = ExportOptions(quantize, Path(data_dir) if data_dir else None, validation)
+    with atomic_output(out) as built:
+        details = fmt.write(model, built, options)
         size = _size(built)
-        _publish(built, out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return {"format": fmt.name, "path": str(out), "size_bytes": size,
             "source": str(keras_path), **details}

@@ -1,16 +1,28 @@
-"""Small file-system helpers: every file the toolkit writes appears complete or not at all."""
+"""Small file-system helpers: every file or directory the toolkit writes appears complete or
+not at all.
+
+- :func:`atomic_path` / :func:`write_bytes_atomic` / :func:`write_text_atomic` /
+  :func:`save_png`: one file, written under a temporary name beside it and renamed into place;
+- :func:`atomic_directory`: a directory filled in a hidden scratch directory beside it and
+  renamed into place (a run, the shipped assets);
+- :func:`atomic_output`: a file *or* directory made by a library at a path we give it (an
+  export), built in a hidden scratch directory and renamed into place.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from mnistcli.errors import OutputError
 
 _DEFAULT_FILE_MODE = 0o666
+_DEFAULT_DIR_MODE = 0o777
 
 
 def _current_umask() -> int:
@@ -61,7 +73,7 @@ def _naming(exc: OSError, final: Path, name: str | None = None) -> OSError:
     return type(exc)(exc.errno, exc.strerror or str(exc), name or str(final))
 
 
-def _not_a_directory(path: Path) -> Path | None:
+def not_a_directory(path: Path) -> Path | None:
     """The first of ``path`` and its parents that exists but is not a directory."""
     for candidate in (path, *path.parents):
         if candidate.exists() or candidate.is_symlink():
@@ -76,7 +88,7 @@ def make_directory(path: Path | str) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = _not_a_directory(path)
+        blocker = not_a_directory(path)
         if blocker is None:
             raise
         where = "" if blocker == path else f" (cannot create {path})"
@@ -92,3 +104,92 @@ def write_bytes_atomic(final: Path | str, data: bytes) -> None:
 def write_text_atomic(final: Path | str, text: str) -> None:
     with atomic_path(final) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def save_png(picture: Any, path: Path | str) -> Path:
+    """Write a PNG atomically: ``picture`` is a Pillow image or a matplotlib figure."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        if hasattr(picture, "savefig"):
+            picture.savefig(tmp, format="png")  # at the figure's own size and dpi
+        else:
+            picture.save(tmp, format="PNG")
+    return path
+
+
+# --- directories -------------------------------------------------------------------------
+
+def scratch_directory(final: Path | str, name: str | None = None) -> Path:
+    """Create an empty hidden directory beside ``final`` (same file system, so it can be
+    renamed into place), with the mode any new directory gets. ``name`` fixes its name
+    (one left behind by a killed process is cleared first); default: a fresh one."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part",
+                                        dir=final.parent))
+        # mkdtemp makes the directory private (0700)
+        os.chmod(scratch, _DEFAULT_DIR_MODE & ~_current_umask())
+        return scratch
+    scratch = final.with_name(name)
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    return scratch
+
+
+def publish(built: Path | str, final: Path | str, *, replace: bool) -> None:
+    """Rename the finished file or directory ``built`` to ``final``.
+
+    An existing ``final`` is replaced only with ``replace`` (else FileExistsError). A
+    directory being replaced is moved aside first and deleted only once the new one is in
+    place; if that rename fails the old one is put back."""
+    built, final = Path(built), Path(final)
+    if not os.path.lexists(final):
+        os.rename(built, final)
+        return
+    if not replace:
+        raise FileExistsError(f"{final}: already exists")
+    if not final.is_dir() or final.is_symlink():
+        os.replace(built, final)
+        return
+    retired = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if retired.exists():
+        shutil.rmtree(retired)
+    os.rename(final, retired)
+    try:
+        os.rename(built, final)
+    except OSError:
+        os.rename(retired, final)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(final: Path | str, *, replace: bool = False,
+                     scratch_name: str | None = None) -> Iterator[Path]:
+    """Yield an empty scratch directory (see :func:`scratch_directory`) to fill; when the
+    block completes it becomes ``final`` (see :func:`publish`); if the block fails it is
+    deleted and ``final`` is unchanged."""
+    scratch = scratch_directory(final, scratch_name)
+    try:
+        yield scratch
+        publish(scratch, final, replace=replace)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_output(final: Path | str, *, replace: bool = True) -> Iterator[Path]:
+    """Yield a path that does not exist yet, named as ``final`` but in a scratch directory,
+    for a library to write a file or a directory at; when the block completes it becomes
+    ``final`` (see :func:`publish`). Whatever happens, the scratch directory is removed."""
+    final = Path(final)
+    scratch = scratch_directory(final)
+    try:
+        built = scratch / final.name
+        yield built
+        publish(built, final, replace=replace)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -69,16 +69,30 @@ def _check_shapes(path: Path, input_shape, output_shape) -> int:
     return num_classes
 
 
+def litert_interpreter(path: Path, num_threads: int | None = None):
+    """A LiteRT interpreter for a .tflite file (``ai_edge_litert``: no tensorflow)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path), num_threads=num_threads)
+
+
+def tensorflow_interpreter(path: Path, num_threads: int | None = None):
+    """TensorFlow's bundled interpreter for the same files: slow to start, for platforms
+    without a LiteRT wheel."""
+    _, tf = import_keras()
+    return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+
+
 class LiteRTPredictor:
-    backend = "litert"
+    """Runs a .tflite file; ``make_interpreter`` chooses the runtime that reads it."""
 
-    def __init__(self, path: Path, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
+    def __init__(self, path: Path, num_threads: int | None = None,
+                 make_interpreter=litert_interpreter, backend: str = "litert"):
         self.path = path
+        self.backend = backend
         try:
             with quiet_native_stderr():  # LiteRT logs "Created ... XNNPACK delegate" here
-                self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+                self._interpreter = make_interpreter(path, num_threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TensorFlow Lite model ({exc})") from None
         inputs = self._interpreter.get_input_details()
@@ -120,12 +134,10 @@ class KerasPredictor:
     backend = "keras"
 
     def __init__(self, path: Path):
-        keras, _ = import_keras()
+        from mnistcli.keras_files import load_keras_model
+
         self.path = path
-        try:
-            self.model = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # keras raises many types for a file that is not a model
-            raise ModelError(f"{path}: not a valid Keras model ({exc})") from None
+        self.model = load_keras_model(path)
         if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
             raise ModelError(f"{path}: expected a model with one input and one output")
         input_shape = [-1 if d is None else d for d in self.model.inputs[0].shape]
@@ -185,24 +197,6 @@ def load_predictor(path: Path | str, backend: str = "auto") -> Predictor:
     if litert_available():
         return LiteRTPredictor(path)
     # No LiteRT wheel for this platform: TensorFlow's own interpreter reads the same file.
-    return _TensorFlowLitePredictor(path)
+    return LiteRTPredictor(path, make_interpreter=tensorflow_interpreter,
+                           backend="tensorflow-lite")
 
-
-class _TensorFlowLitePredictor(LiteRTPredictor):
-    """The LiteRT predictor driven by tensorflow's bundled interpreter (slow start)."""
-
-    backend = "tensorflow-lite"
-
-    def __init__(self, path: Path):
-        _, tf = import_keras()
-        self.path = path
-        try:
-            self._interpreter = tf.lite.Interpreter(model_path=str(path))
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{path}: not a valid TensorFlow Lite model ({exc})") from None
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self.num_classes = _check_shapes(path, self._input["shape_signature"],
-                                         self._output["shape"])
-        self._flat = len(self._input["shape_signature"]) == 2
-        self._batch = None

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mnistcli.datasets import IMAGE_SHAPE, NUM_CLASSES
 from mnistcli.errors import ModelError
@@ -40,9 +40,6 @@ class Recipe:
     # (pixels, degrees); None trains on the images as they are. See make_augmenter.
     augment: dict[str, float] | None = None
     label_smoothing: float = 0.0
-    # Options for model.compile that were measured to pay off for this model
-    # ("jit_compile": XLA-compile the train step).
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,11 @@ No typer, rich or tensorflow.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnistcli.fsutil import atomic_path
+from mnistcli.fsutil import save_png as save_png  # the CLI imports it from here
 
 
 def enlarge(image: np.ndarray, scale: int) -> Image.Image:
@@ -59,14 +58,6 @@ def digit_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str
             draw.text((left + tile_width // 2, top + tile_height + caption_height // 2),
                       captions[position], fill=tuple(color), font=font, anchor="mm")
     return grid
-
-
-def save_png(picture: Image.Image, path: Path | str) -> Path:
-    """Write a PNG atomically (complete or not at all)."""
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        picture.save(tmp, format="PNG")
-    return path
 
 
 def fit_in_square(image: np.ndarray, side: int) -> np.ndarray:

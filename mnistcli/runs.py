@@ -14,18 +14,28 @@ interrupted) run.
 
 This module also resolves what a user means by "the model": a run directory, a model
 file, a reference piped on stdin (a path line or the JSON record of ``train --json``), or
-nothing (the latest run, else the model shipped inside the package).
+nothing (the latest run, else the model shipped inside the package). It reads and writes
+a run's history.csv, and builds new run directories (:func:`building_run`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mnistcli.errors import RunError
+from mnistcli.fsutil import atomic_directory
 from mnistcli.home import run_dirs, runs_dir
 
 KERAS_FILE = "model.keras"
@@ -37,7 +47,6 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 
 STATUS_COMPLETED = "completed"
 STATUS_INTERRUPTED = "interrupted"
-STATUSES = (STATUS_COMPLETED, STATUS_INTERRUPTED)
 
 PARTIAL_SUFFIX = ".partial"
 RUN_FORMAT = 1
@@ -261,3 +270,131 @@ def resolve_run(arg: Path | str | None = None, stdin_text: str | None = None) ->
         if (directory / str(arg)).is_dir():
             return load_run(directory / str(arg))
     raise RunError(f"{arg}: no such run directory or model file")
+
+
+# --- building a run directory -------------------------------------------------------------
+
+def new_run_path(model: str) -> Path:
+    """A fresh ``MNIST_HOME/runs/<UTC time>-<model>`` (with a number if that is taken)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = runs_dir() / f"{stamp}-{model}"
+    candidate, n = base, 1
+    while candidate.exists() or partial_path(candidate).exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def partial_path(final: Path) -> Path:
+    """The hidden directory a run is built in before it is renamed to ``final``."""
+    return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+
+
+@contextlib.contextmanager
+def building_run(final: Path, replacing: bool = False) -> Iterator[Path]:
+    """Yield the hidden ``.<name>.partial`` directory to write a run in; it becomes
+    ``final`` when the block completes, and is deleted if the block fails.
+
+    Creating it happens first, so a destination that cannot be written fails before any
+    training. ``replacing`` (a resumed run): the old run is moved aside and deleted only
+    once the new one is in place. Otherwise ``final`` must not exist, or be empty."""
+    if not replacing and final.exists():
+        if final.is_dir() and not any(final.iterdir()):
+            final.rmdir()  # an empty directory the user made for us: ours to fill
+        else:
+            raise RunError(f"{final}: already exists; choose another run directory")
+    with contextlib.ExitStack() as stack:
+        try:
+            partial = stack.enter_context(atomic_directory(
+                final, replace=replacing, scratch_name=partial_path(final).name))
+        except OSError as exc:
+            raise RunError(f"cannot write the run to {final.parent}: "
+                           f"{exc.strerror or exc}") from None
+        yield partial
+        if not replacing and final.exists():
+            raise RunError(f"{final}: appeared while the run was being made; "
+                           "the new run is discarded")
+
+
+# --- history.csv ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class History:
+    """Per-epoch metrics of a run, one array per column of history.csv; a missing value
+    (e.g. no validation split) is NaN."""
+
+    epoch: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+    seconds: np.ndarray | None = None  # None: not recorded (all NaN)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(np.isfinite(self.val_accuracy).any() or np.isfinite(self.val_loss).any())
+
+    def rows(self) -> list[dict[str, float]]:
+        """One dict per epoch, as training keeps them (``epoch`` an int)."""
+        columns = {key: getattr(self, key) for key in HISTORY_COLUMNS[1:]}
+        if self.seconds is None:
+            columns["seconds"] = np.full(len(self), np.nan)
+        return [{"epoch": int(epoch), **{key: float(values[i]) for key, values in columns.items()}}
+                for i, epoch in enumerate(self.epoch)]
+
+
+def _csv_number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _csv_text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.6g}" if abs(float(value)) >= 1 else f"{float(value):.6f}"
+
+
+def read_history(path: Path | str) -> History:
+    """Read a run's history.csv (columns HISTORY_COLUMNS; epoch, loss and accuracy are
+    required, the others may be missing or empty)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"epoch", "loss", "accuracy"} - set(reader.fieldnames or ())
+            if missing:
+                raise RunError(
+                    f"{path}: not a training history (missing column(s) "
+                    f"{', '.join(sorted(missing))}; expected {', '.join(HISTORY_COLUMNS)})"
+                )
+            rows = list(reader)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no training history ({HISTORY_FILE}) in this run") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RunError(f"{path}: unreadable training history ({exc})") from None
+    if not rows:
+        raise RunError(f"{path}: the training history has no epochs")
+    columns = {name: np.array([_csv_number(row.get(name)) for row in rows])
+               for name in HISTORY_COLUMNS}
+    if not np.isfinite(columns["epoch"]).all():
+        raise RunError(f"{path}: an epoch number is missing or not a number")
+    return History(**columns)
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    """Write one row per epoch (dicts keyed by HISTORY_COLUMNS) as history.csv."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_text(row.get(key)) for key in HISTORY_COLUMNS})
+    path.write_text(buffer.getvalue(), encoding="utf-8")

@@ -18,10 +18,11 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from mnistcli.errors import MnistError, RunError
+from mnistcli.fsutil import atomic_directory
+from mnistcli.keras_files import load_keras_model
 from mnistcli.runs import (
     ASSETS_DIR,
     HISTORY_FILE,
@@ -31,7 +32,7 @@ from mnistcli.runs import (
     TFLITE_FILE,
     load_run,
 )
-from mnistcli.stdio import import_keras, stdout_to_stderr
+from mnistcli.stdio import stdout_to_stderr
 
 # Bigger than this (all shipped files together) and the wheel grows past what a CLI's
 # default model should cost.
@@ -40,9 +41,9 @@ SHIPPED_FILES = (TFLITE_FILE, KERAS_FILE, HISTORY_FILE, RUN_FILE)
 
 
 def ship_run(run_dir: Path | str, assets_dir: Path = ASSETS_DIR) -> dict:
-    """Copy a completed run's model files, history and record into ``assets_dir``;
-    returns the record written. Raises RunError for an unfinished run or one too big to
-    ship, and then changes nothing."""
+    """Make ``assets_dir`` hold a completed run's model files, history and record (and
+    nothing else); returns the record written. Raises RunError for an unfinished run or
+    one too big to ship, and then changes nothing."""
     run = load_run(Path(run_dir))
     record = dict(run.record)
     if record.get("status") != STATUS_COMPLETED:
@@ -51,10 +52,8 @@ def ship_run(run_dir: Path | str, assets_dir: Path = ASSETS_DIR) -> dict:
     data = dict(record.get("data") or {})
     data.pop("dir", None)  # a path of the training machine
     record["data"] = data
-    assets_dir.mkdir(parents=True, exist_ok=True)
-    # everything is made in a staging directory first, so a failure leaves the old assets
-    with tempfile.TemporaryDirectory(prefix=".shipping-", dir=assets_dir) as staging:
-        staged = Path(staging)
+    # the new assets replace the old ones all at once, or not at all
+    with atomic_directory(assets_dir, replace=True) as staged:
         shutil.copyfile(run.path / TFLITE_FILE, staged / TFLITE_FILE)
         shutil.copyfile(run.path / HISTORY_FILE, staged / HISTORY_FILE)
         _save_without_optimizer(run.path / KERAS_FILE, staged / KERAS_FILE)
@@ -65,14 +64,13 @@ def ship_run(run_dir: Path | str, assets_dir: Path = ASSETS_DIR) -> dict:
                            f"{MAX_SHIPPED_BYTES:,} a shipped model may take")
         for name in SHIPPED_FILES:
             os.chmod(staged / name, 0o644)
-            os.replace(staged / name, assets_dir / name)
+        os.chmod(staged, 0o755)
     return record
 
 
 def _save_without_optimizer(source: Path, target: Path) -> None:
-    keras, _ = import_keras()
+    model = load_keras_model(source)
     with stdout_to_stderr():
-        model = keras.models.load_model(source, compile=False)
         model.save(target)
 
 

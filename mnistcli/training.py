@@ -15,26 +15,22 @@ Progress is reported to an optional :class:`TrainingObserver`; this module print
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
-import os
 import platform
-import shutil
 import signal
 import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnistcli import __version__
+from mnistcli import __version__, models
 from mnistcli.datasets import (
     DEFAULT_DATASET,
     DEFAULT_VALIDATION,
@@ -43,30 +39,30 @@ from mnistcli.datasets import (
     load_dataset,
     resolve_data_dir,
 )
-from mnistcli.errors import MnistError, ModelError, RunError
+from mnistcli.errors import MnistError, RunError
 from mnistcli.evaluation import evaluate_probabilities
-from mnistcli.home import runs_dir
-from mnistcli.models import INPUT_SHAPE, get_model_spec
+from mnistcli.inference import to_model_input
+from mnistcli.keras_files import check_tflite, convert_to_tflite, load_keras_model
 from mnistcli.runs import (
-    HISTORY_COLUMNS,
     HISTORY_FILE,
     KERAS_FILE,
-    PARTIAL_SUFFIX,
     RUN_FILE,
     RUN_FORMAT,
     STATUS_COMPLETED,
     STATUS_INTERRUPTED,
     TFLITE_FILE,
     RunInfo,
+    building_run,
     load_run,
+    new_run_path,
+    read_history,
     resolve_run,
+    write_history,
 )
 from mnistcli.stdio import import_keras, stdout_to_stderr
 
 DEFAULT_SEED = 0
-# The .tflite must give the Keras model's answers; float32 rounding stays far below this.
-TFLITE_TOLERANCE = 1e-4
-TFLITE_CHECK_IMAGES = 256
+TFLITE_CHECK_IMAGES = 256  # test images the .tflite must answer as the Keras model does
 
 
 class TrainingInterrupted(MnistError):
@@ -81,23 +77,37 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
-    optimizer: str
-    schedule: str
-    augment: dict[str, float] | None
-    label_smoothing: float
-    seed: int
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    augment: dict[str, float] | None = None
+    label_smoothing: float = 0.0
+    seed: int = DEFAULT_SEED
     validation: int = DEFAULT_VALIDATION
     data_dir: Path | None = None
     # Train at most this many batches per epoch (quick checks and tests); None: all.
     max_steps: int | None = None
-    # Recipe.extra: options passed to model.compile (jit_compile, steps_per_execution)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def hyperparameters(self) -> dict[str, Any]:
         values = asdict(self)
         for key in ("model", "seed", "data_dir"):
             values.pop(key)
         return values
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], epochs: int | None = None,
+                    data_dir: Path | str | None = None) -> TrainConfig:
+        """The config a run was trained with, from its run.json record; ``epochs`` and
+        ``data_dir`` replace the recorded ones when given. Keys this version does not
+        know (from older or newer records) are ignored."""
+        known = {f.name for f in fields(cls)} - {"model", "seed", "data_dir"}
+        hyperparameters = {key: value for key, value in record["hyperparameters"].items()
+                           if key in known}
+        if epochs is not None:
+            hyperparameters["epochs"] = epochs
+        if data_dir is None:
+            data_dir = (record.get("data") or {}).get("dir")
+        return cls(model=record["model"], seed=int(record.get("seed", DEFAULT_SEED)),
+                   data_dir=Path(data_dir) if data_dir else None, **hyperparameters)
 
 
 def make_config(model: str, epochs: int | None = None, batch_size: int | None = None,
@@ -106,7 +116,7 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
                 data_dir: Path | str | None = None, max_steps: int | None = None
                 ) -> TrainConfig:
     """A TrainConfig: what is given, the model's registry recipe for the rest."""
-    spec = get_model_spec(model)
+    spec = models.get_model_spec(model)
     recipe = spec.recipe
     config = TrainConfig(
         model=spec.name,
@@ -121,7 +131,6 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
         validation=DEFAULT_VALIDATION if validation is None else validation,
         data_dir=Path(data_dir) if data_dir is not None else None,
         max_steps=max_steps,
-        extra=dict(recipe.extra),
     )
     _check_config(config)
     return config
@@ -129,13 +138,13 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
 
 def _check_config(config: TrainConfig) -> None:
     if config.epochs < 1:
-        raise MnistError(f"--epochs {config.epochs}: must be at least 1")
+        raise MnistError(f"epochs must be at least 1, not {config.epochs}")
     if config.batch_size < 1:
-        raise MnistError(f"--batch-size {config.batch_size}: must be at least 1")
+        raise MnistError(f"batch size must be at least 1, not {config.batch_size}")
     if not config.learning_rate > 0:
-        raise MnistError(f"--learning-rate {config.learning_rate}: must be positive")
+        raise MnistError(f"learning rate must be positive, not {config.learning_rate}")
     if config.max_steps is not None and config.max_steps < 1:
-        raise MnistError(f"--max-steps {config.max_steps}: must be at least 1")
+        raise MnistError(f"max steps must be at least 1, not {config.max_steps}")
 
 
 class TrainingObserver:
@@ -190,34 +199,24 @@ class TrainResult:
         }
 
 
-# --- helpers that touch tensorflow (imported lazily) -------------------------------------
+# --- the tf.data pipeline and the model's compilation (tensorflow imported lazily) --------
 
-def _deterministic_ops(config: TrainConfig) -> bool:
-    """Whether to ask TensorFlow for deterministic kernels. Keras turns XLA off when they
-    are on, so a recipe that asks for ``jit_compile`` gets XLA instead (whose CPU kernels
-    repeat their results run to run: tests/test_train.py checks same seed, same weights
-    for the cnn). ``extra={"deterministic": ...}`` overrides either way."""
-    return bool(config.extra.get("deterministic", not config.extra.get("jit_compile", False)))
-
-
-def _seed_everything(seed: int, deterministic: bool = True) -> None:
+def _seed_everything(seed: int) -> None:
+    """Seed every generator and ask TensorFlow for deterministic kernels: the same seed on
+    the same data gives the same weights."""
     keras, tf = import_keras()
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
+    tf.config.experimental.enable_op_determinism()
+
+
+def _steps_per_epoch(train_images: int, config: TrainConfig) -> int:
+    steps = math.ceil(train_images / config.batch_size)
+    return steps if config.max_steps is None else min(steps, config.max_steps)
 
 
 def _make_optimizer(config: TrainConfig, steps_per_epoch: int):
-    from mnistcli.models import make_optimizer
-
-    return make_optimizer(config.optimizer, config.learning_rate, config.schedule,
-                          steps_per_epoch, config.epochs)
-
-
-def _make_augmenter(augment: dict[str, float] | None):
-    from mnistcli.models import make_augmenter
-
-    return make_augmenter(augment)
+    return models.make_optimizer(config.optimizer, config.learning_rate, config.schedule,
+                                 steps_per_epoch, config.epochs)
 
 
 def _apply_augmenter(augmenter, images):
@@ -227,10 +226,9 @@ def _apply_augmenter(augmenter, images):
         return augmenter(images)
 
 
-def _datasets(tf, data: dict, config: TrainConfig, augmenter):
+def _datasets(tf, data: dict, config: TrainConfig, augmenter, num_classes: int):
     """tf.data pipelines: uint8 in memory, scaled (and augmented) per batch."""
     smoothing = config.label_smoothing > 0
-    num_classes = get_dataset(DEFAULT_DATASET).num_classes
 
     def prepare(images, labels, augment: bool):
         x = tf.cast(images, tf.float32)[..., None] / 255.0
@@ -253,9 +251,6 @@ def _datasets(tf, data: dict, config: TrainConfig, augmenter):
         pipeline = pipeline.map(lambda x, y: prepare(x, y, True),
                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     pipeline = pipeline.prefetch(tf.data.AUTOTUNE)
-    steps = math.ceil(len(train) / config.batch_size)
-    if config.max_steps is not None:
-        steps = min(steps, config.max_steps)
     validation = None
     if "validation" in data and len(data["validation"]):
         held_out = data["validation"]
@@ -263,11 +258,7 @@ def _datasets(tf, data: dict, config: TrainConfig, augmenter):
                       .batch(max(config.batch_size, 256))
                       .map(lambda x, y: prepare(x, y, False))
                       .prefetch(tf.data.AUTOTUNE))
-    return pipeline, validation, steps
-
-
-# Recipe.extra keys that tune how Keras runs the training step (measured per model).
-COMPILE_OPTIONS = ("jit_compile", "steps_per_execution")
+    return pipeline, validation
 
 
 def _compile(keras, model, optimizer, config: TrainConfig) -> None:
@@ -275,9 +266,10 @@ def _compile(keras, model, optimizer, config: TrainConfig) -> None:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
-    options = {key: config.extra[key] for key in COMPILE_OPTIONS if key in config.extra}
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], **options)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
+
+# --- Ctrl-C and progress ---------------------------------------------------------------------
 
 class _InterruptState:
     def __init__(self) -> None:
@@ -366,31 +358,6 @@ def _as_float(value) -> float:
     return float(np.asarray(value))
 
 
-def convert_to_tflite(model, path: Path) -> None:
-    """Write ``model`` as a float32 TensorFlow Lite flatbuffer taking (N, 28, 28, 1).
-
-    Keras' own LiteRT export: converting a hand-made tf.function over a Keras 3 model
-    with TFLiteConverter.from_concrete_functions produced a model giving NaN (TF 2.21)."""
-    # the exporter prints "Saved artifact at <temporary name>": not news for anyone
-    with stdout_to_stderr(), contextlib.redirect_stdout(io.StringIO()):
-        model.export(str(path), format="litert")
-
-
-def _check_tflite(model, tflite_path: Path, images: np.ndarray) -> float:
-    """Largest difference between the .tflite's and Keras' probabilities on ``images``."""
-    from mnistcli.inference import load_predictor, to_model_input
-
-    if len(images) == 0:
-        return 0.0
-    expected = np.asarray(model.predict(to_model_input(images), verbose=0))
-    actual = load_predictor(tflite_path).predict_proba(images)
-    difference = float(np.abs(actual - expected).max())
-    if not difference <= TFLITE_TOLERANCE:  # NaN fails too
-        raise RunError(f"the converted {TFLITE_FILE} disagrees with the Keras model "
-                       f"(max difference {difference:.2g})")
-    return difference
-
-
 def library_versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -407,86 +374,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# --- run directories ---------------------------------------------------------------------
-
-def _new_run_path(model: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = runs_dir() / f"{stamp}-{model}"
-    candidate, n = base, 1
-    while candidate.exists() or _partial_path(candidate).exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
-def _partial_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
-
-
-def _begin_partial(final: Path, replacing: bool = False) -> Path:
-    """Create the hidden directory the run is built in; fail early if we cannot write."""
-    if not replacing and final.exists():
-        raise RunError(f"{final}: already exists; choose another --out")
-    partial = _partial_path(final)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if partial.exists():  # left behind by a killed process
-            shutil.rmtree(partial)
-        partial.mkdir()
-    except OSError as exc:
-        raise RunError(f"cannot write the run to {final.parent}: "
-                       f"{exc.strerror or exc}") from None
-    return partial
-
-
-def _publish(partial: Path, final: Path, replacing: bool) -> None:
-    """Move the finished run into place. Replacing (resume): the old run moves aside
-    first, and is deleted only once the new one is in place."""
-    if not replacing:
-        if final.exists():
-            raise RunError(f"{final}: appeared while training; the run stays in {partial}")
-        os.rename(partial, final)
-        return
-    retired = final.with_name(f".{final.name}.old")
-    if retired.exists():
-        shutil.rmtree(retired)
-    os.rename(final, retired)
-    os.rename(partial, final)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _csv_value(row.get(key)) for key in HISTORY_COLUMNS})
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-
-
-def _csv_value(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, int):
-        return str(value)
-    return f"{float(value):.6g}" if abs(float(value)) >= 1 else f"{float(value):.6f}"
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    history = []
-    for row in rows:
-        entry: dict[str, float] = {"epoch": int(row["epoch"])}
-        for key in HISTORY_COLUMNS[1:]:
-            entry[key] = float(row[key]) if row.get(key) else float("nan")
-        history.append(entry)
-    return history
-
-
 # --- training ----------------------------------------------------------------------------
 
 def train(config: TrainConfig, out: Path | str | None = None,
@@ -496,16 +383,9 @@ def train(config: TrainConfig, out: Path | str | None = None,
     destination is bad."""
     observer = observer or TrainingObserver()
     _check_config(config)
-    spec = get_model_spec(config.model)
+    spec = models.get_model_spec(config.model)
     data = load_dataset(config.data_dir, validation=config.validation)
-    digests = data_digests(config.data_dir)
-    final = Path(out).expanduser() if out is not None else _new_run_path(spec.name)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())):
-        raise RunError(f"{final}: already exists; choose another --out")
-    replacing_empty_dir = final.is_dir()
-    if replacing_empty_dir:
-        final.rmdir()  # an empty directory the user made for us: ours to fill
-    partial = _begin_partial(final)
+    final = Path(out).expanduser() if out is not None else new_run_path(spec.name)
     record = {
         "format": RUN_FORMAT,
         "name": final.name,
@@ -517,7 +397,7 @@ def train(config: TrainConfig, out: Path | str | None = None,
         "data": {
             "dataset": DEFAULT_DATASET,
             "dir": str(resolve_data_dir(config.data_dir).resolve()),
-            "digests": digests,
+            "digests": data_digests(config.data_dir),
             "images": {split: len(part) for split, part in data.items()},
         },
         "versions": None,
@@ -525,15 +405,12 @@ def train(config: TrainConfig, out: Path | str | None = None,
         "resumed": [],
         "finished": None,
     }
-    try:
-        keras, _ = import_keras()
-        _seed_everything(config.seed, _deterministic_ops(config))
+    with building_run(final) as partial:
+        _seed_everything(config.seed)
         model = spec.build(get_dataset(DEFAULT_DATASET).num_classes)
-        return _fit_and_publish(keras, model, None, config, data, record, [], partial, final,
-                                observer, replacing=False)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        record = _train_into(partial, model, config, data, record, [], observer,
+                             replacing=False)
+    return TrainResult(run=load_run(final), record=record)
 
 
 def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
@@ -543,110 +420,57 @@ def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
     observer = observer or TrainingObserver()
     run = load_run(run_arg) if Path(run_arg).is_dir() else resolve_run(run_arg)
     if run.source != "run":
-        raise RunError(f"{run_arg}: --resume needs a run directory")
+        raise RunError(f"{run_arg}: only a run directory can be resumed")
     record = json.loads(json.dumps(run.record))  # a private copy
-    history = read_history(run.path / HISTORY_FILE)
+    history = read_history(run.path / HISTORY_FILE).rows()
     done = int(record.get("epochs_completed", len(history)))
-    hyper = dict(record["hyperparameters"])
-    if epochs is not None:
-        hyper["epochs"] = epochs
-    if done >= hyper["epochs"]:
-        raise RunError(f"{run.path}: already trained for {done} of {hyper['epochs']} epochs; "
-                       "nothing to resume (pass --epochs N to train further)")
-    recorded_dir = (record.get("data") or {}).get("dir")
-    config = TrainConfig(
-        model=record["model"], seed=int(record.get("seed", DEFAULT_SEED)),
-        data_dir=Path(data_dir) if data_dir is not None else
-        (Path(recorded_dir) if recorded_dir else None),
-        epochs=int(hyper["epochs"]), batch_size=int(hyper["batch_size"]),
-        learning_rate=float(hyper["learning_rate"]), optimizer=hyper["optimizer"],
-        schedule=hyper.get("schedule", "constant"), augment=hyper.get("augment"),
-        label_smoothing=float(hyper.get("label_smoothing", 0.0)),
-        validation=int(hyper.get("validation", DEFAULT_VALIDATION)),
-        max_steps=hyper.get("max_steps"),
-        extra=dict(hyper.get("extra") or {}),
-    )
+    config = TrainConfig.from_record(record, epochs=epochs, data_dir=data_dir)
+    if done >= config.epochs:
+        raise RunError(f"{run.path}: already trained for {done} of {config.epochs} epochs; "
+                       "nothing to resume (ask for more epochs to train further)")
     _check_config(config)
-    get_model_spec(config.model)
+    models.get_model_spec(config.model)
     data = load_dataset(config.data_dir, validation=config.validation)
-    digests = data_digests(config.data_dir)
     recorded_digests = (record.get("data") or {}).get("digests")
-    if recorded_digests and digests != recorded_digests:
+    if recorded_digests and data_digests(config.data_dir) != recorded_digests:
         raise RunError(f"the data in {resolve_data_dir(config.data_dir)} differs from the "
                        f"data {run.path.name} was trained on (SHA-256 mismatch)")
     record["hyperparameters"] = _jsonable(config.hyperparameters())
     record["resumed"] = [*record.get("resumed", []), _now()]
-    partial = _begin_partial(run.path, replacing=True)
-    try:
-        keras, _ = import_keras()
+    with building_run(run.path, replacing=True) as partial:
         # shuffles differ from the first epochs', yet stay reproducible
-        _seed_everything(config.seed + done, _deterministic_ops(config))
+        _seed_everything(config.seed + done)
         # schedules registered by the optimizer factory must exist before loading
-        steps = math.ceil(len(data["train"]) / config.batch_size)
-        if config.max_steps is not None:
-            steps = min(steps, config.max_steps)
-        _make_optimizer(config, steps)
-        try:
-            model = keras.models.load_model(run.path / KERAS_FILE, compile=True)
-        except Exception as exc:
-            raise ModelError(f"{run.path / KERAS_FILE}: cannot load ({exc})") from None
-        return _fit_and_publish(keras, model, model.optimizer, config, data, record,
-                                history, partial, run.path, observer, replacing=True)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        _make_optimizer(config, _steps_per_epoch(len(data["train"]), config))
+        model = load_keras_model(run.path / KERAS_FILE, compile=True)
+        record = _train_into(partial, model, config, data, record, history, observer,
+                             replacing=True)
+    return TrainResult(run=load_run(run.path), record=record)
 
 
-def _fit_and_publish(keras, model, optimizer, config: TrainConfig, data: dict,
-                     record: dict, history: list[dict[str, float]], partial: Path,
-                     final: Path, observer: TrainingObserver, replacing: bool) -> TrainResult:
-    _, tf = import_keras()
-    initial_epoch = len(history)
-    augmenter = _make_augmenter(config.augment)
-    train_data, validation_data, steps = _datasets(tf, data, config, augmenter)
-    if optimizer is None:
-        _compile(keras, model, _make_optimizer(config, steps), config)
-    parameters = int(model.count_params())
-    state = _InterruptState()
-    callback = _progress_callback(keras, observer, state, history)
-    observer.on_train_begin(run_name=final.name, epochs=config.epochs,
-                            initial_epoch=initial_epoch, steps_per_epoch=steps,
-                            parameters=parameters)
-    with stdout_to_stderr(), _sigint_stops_training(state, observer), \
-            warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
-        model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                  initial_epoch=initial_epoch, callbacks=[callback], verbose=0)
-    observer.on_train_end()
-    if len(history) == initial_epoch and state.requested:
-        raise TrainingInterrupted(
-            "interrupted before an epoch completed; nothing saved"
-            + (f" ({final} is unchanged)" if replacing else ""))
-    if callback.partial_epoch:
-        callback.restore_last_epoch()
-    completed = len(history) >= config.epochs
-    status = STATUS_COMPLETED if completed else STATUS_INTERRUPTED
-
+def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: dict,
+                history: list[dict[str, float]], observer: TrainingObserver,
+                replacing: bool) -> dict[str, Any]:
+    """Fit ``model`` from epoch ``len(history)`` on, then write the run's four files into
+    ``partial``; returns the finished record."""
+    parameters = _fit(model, config, data, history, observer, record["name"], replacing)
+    test = data["test"]
     with stdout_to_stderr():
         observer.on_phase("testing")
-        from mnistcli.inference import to_model_input
-
-        test = data["test"]
         probabilities = np.asarray(model.predict(to_model_input(test.images),
                                                  batch_size=1024, verbose=0))
         test_result = evaluate_probabilities(probabilities, test.labels)
         observer.on_phase("saving")
         model.save(partial / KERAS_FILE)
         convert_to_tflite(model, partial / TFLITE_FILE)
-        difference = _check_tflite(model, partial / TFLITE_FILE,
-                                   test.images[:TFLITE_CHECK_IMAGES])
-
+        difference = check_tflite(model, partial / TFLITE_FILE,
+                                  test.images[:TFLITE_CHECK_IMAGES])
     last = history[-1]
     record.update({
-        "status": status,
+        "status": STATUS_COMPLETED if len(history) >= config.epochs else STATUS_INTERRUPTED,
         "epochs_completed": len(history),
         "parameters": parameters,
-        "input_shape": list(INPUT_SHAPE),
+        "input_shape": list(models.INPUT_SHAPE),
         "versions": library_versions(),
         "finished": _now(),
         "training_seconds": round(sum(row["seconds"] for row in history), 3),
@@ -662,8 +486,41 @@ def _fit_and_publish(keras, model, optimizer, config: TrainConfig, data: dict,
     })
     write_history(partial / HISTORY_FILE, history)
     (partial / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    _publish(partial, final, replacing)
-    return TrainResult(run=load_run(final), record=record)
+    return record
+
+
+def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]],
+         observer: TrainingObserver, run_name: str, replacing: bool) -> int:
+    """Train until ``config.epochs`` or the first Ctrl-C, appending a row to ``history``
+    per completed epoch and leaving the weights of the last completed one; returns the
+    model's parameter count."""
+    keras, tf = import_keras()
+    initial_epoch = len(history)
+    augmenter = models.make_augmenter(config.augment)
+    num_classes = int(model.outputs[0].shape[-1])
+    train_data, validation_data = _datasets(tf, data, config, augmenter, num_classes)
+    steps = _steps_per_epoch(len(data["train"]), config)
+    if not model.compiled:
+        _compile(keras, model, _make_optimizer(config, steps), config)
+    parameters = int(model.count_params())
+    state = _InterruptState()
+    callback = _progress_callback(keras, observer, state, history)
+    observer.on_train_begin(run_name=run_name, epochs=config.epochs,
+                            initial_epoch=initial_epoch, steps_per_epoch=steps,
+                            parameters=parameters)
+    with stdout_to_stderr(), _sigint_stops_training(state, observer), \
+            warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
+        model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                  initial_epoch=initial_epoch, callbacks=[callback], verbose=0)
+    observer.on_train_end()
+    if len(history) == initial_epoch and state.requested:
+        raise TrainingInterrupted(
+            "interrupted before an epoch completed; nothing saved"
+            + (f" (the run {run_name} is unchanged)" if replacing else ""))
+    if callback.partial_epoch:
+        callback.restore_last_epoch()
+    return parameters
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SHAPE, IMAGE_SIDE
 from mnistcli.errors import ModelError
-from mnistcli.fsutil import atomic_path
+from mnistcli.fsutil import save_png as save_png  # the CLI imports it from here
+from mnistcli.keras_files import flat_layers
 
 DEFAULT_UNITS = 16
 
@@ -109,17 +109,6 @@ def _kernel_layers(model) -> list:
     return [layer for layer in flat_layers(model) if _kernel_of(layer) is not None]
 
 
-def flat_layers(model) -> list:
-    """Layers in order, with nested models (e.g. an augmentation block) expanded."""
-    flat = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            flat.extend(flat_layers(layer))
-        else:
-            flat.append(layer)
-    return flat
-
-
 def _kernel_of(layer):
     if type(layer).__name__ not in ("Dense", "Conv2D") or not layer.get_weights():
         return None
@@ -132,7 +121,7 @@ def weight_maps(model, units: int | None = None) -> WeightReport:
     ``units``: how many hidden units of a dense network to show, the strongest first
     (default DEFAULT_UNITS), or at most how many convolution filters (default: all)."""
     if units is not None and units < 1:
-        raise ModelError(f"--units must be at least 1, not {units}")
+        raise ModelError(f"units must be at least 1, not {units}")
     kernel_layers = _kernel_layers(model)
     if not kernel_layers:
         raise ModelError("the model has no Dense or Conv2D layer whose weights can be drawn")
@@ -206,7 +195,7 @@ def feature_maps(model, image: np.ndarray, conv_layers: int = 2,
         if len(taps) == conv_layers:
             break
     if not taps:
-        raise ModelError("the model has no convolution: --input feature maps need a CNN")
+        raise ModelError("the model has no convolution: feature maps need a CNN")
     probe = keras.Model(model.inputs, [shown.output for _, shown in taps])
     batch = (image.astype(np.float32) / 255.0)[None, :, :, None]
     outputs = probe([batch], training=False)
@@ -363,10 +352,3 @@ def render(sections: list[MapSet], heading: str | None = None):
         y += block.height
     return canvas
 
-
-def save_png(image, path: Path | str) -> Path:
-    """Write a Pillow image as PNG, atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path

@@ -244,7 +244,7 @@ def test_a_model_for_another_input_shape(tmp_path):
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, outputs)
     model.save(tmp_path / "cifar.keras")
-    from mnistcli.training import convert_to_tflite
+    from mnistcli.keras_files import convert_to_tflite
 
     convert_to_tflite(model, tmp_path / "cifar.tflite")
     for name in ("cifar.keras", "cifar.tflite"):

@@ -240,7 +240,7 @@ def test_a_failed_export_keeps_the_previous_one(runs, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--format", "savedmodel", "--quantize", "int8"], "--quantize applies to the tflite"),
+    (["--format", "savedmodel", "--quantize", "int8"], "quantisation applies to the tflite"),
     (["--quantize", "int4"], "unknown quantisation 'int4'"),
     (["--format", "keras", "--out", "model.h5"], "*.keras"),
 ])

@@ -15,9 +15,10 @@ from PIL import Image
 from trained_runs import make_run
 from typer.testing import CliRunner
 
-from mnistcli.charts import plot_confusion, plot_history, read_history, zoom_window
+from mnistcli.charts import plot_confusion, plot_history, zoom_window
 from mnistcli.cli import app
 from mnistcli.errors import ModelError
+from mnistcli.runs import read_history
 from mnistcli.weight_maps import (
     DIVERGING_ANCHORS,
     NEUTRAL_COLOUR,
@@ -143,8 +144,9 @@ def test_plot_weights_logreg(runs, tmp_path):
     assert result.stdout == f"{out}\n"
     kernel = keras_kernel(runs["logreg"])
     assert f"min {kernel.min():.4g}, max {kernel.max():.4g}" in result.stderr
-    picture = Image.open(out)
-    assert picture.format == "PNG" and picture.width >= 5 * 112 and picture.height >= 2 * 112
+    with Image.open(out) as picture:
+        assert picture.format == "PNG"
+        assert picture.width >= 5 * 112 and picture.height >= 2 * 112
     found = colours(out)
     assert len(found) > 100  # many shades of red and blue, not a blank canvas
     reds = sum(n for (r, g, b), n in found.items() if r > b + 40)

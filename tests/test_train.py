@@ -110,7 +110,7 @@ def test_recipe_supplies_defaults_and_options_override_them():
     config = make_config("logreg", epochs=3, batch_size=7, learning_rate=0.5, optimizer="sgd")
     assert (config.epochs, config.batch_size, config.learning_rate, config.optimizer) == (
         3, 7, 0.5, "sgd")
-    with pytest.raises(MnistError, match="--epochs 0"):
+    with pytest.raises(MnistError, match="epochs must be at least 1, not 0"):
         make_config("logreg", epochs=0)
 
 

@@ -34,9 +34,9 @@ def command(
 
     Example: mnist train --model mlp | mnist plot-history --out curves.png
     """
-    from mnistcli.charts import plot_history, read_history
+    from mnistcli.charts import plot_history
     from mnistcli.errors import RunError
-    from mnistcli.runs import HISTORY_FILE, resolve_run
+    from mnistcli.runs import HISTORY_FILE, read_history, resolve_run
 
     stdin_text = read_piped_stdin() if run is None else None
     info = resolve_run(run, stdin_text=stdin_text)
