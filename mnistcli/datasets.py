@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mnistcli.errors import DataError, DataNotFoundError
 from mnistcli.home import dataset_dir
-from mnistcli.idx import read_idx
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_DATASET = "mnist"
 DEFAULT_VALIDATION = 5000
@@ -166,6 +167,12 @@ class Split:
 
 
 def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarray, np.ndarray]:
+    # numpy and the IDX reader load here, not with the registry: every `mnist` command
+    # reads the registry (option choices, completion) and most never load data
+    import numpy as np
+
+    from mnistcli.idx import read_idx
+
     image_path = directory / spec.file(f"{part}-images").filename
     label_path = directory / spec.file(f"{part}-labels").filename
     for path in (image_path, label_path):

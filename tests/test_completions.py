@@ -108,3 +108,59 @@ def test_committed_bash_script_completes_in_bash():
                           text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["download"]
+
+
+def complete_words(words: str, **env: str) -> tuple[list[str], set[str]]:
+    count = len(words.split()) - (0 if words.endswith(" ") else 1)
+    stdout, modules = complete({"_MNIST_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                "COMP_CWORD": str(count), **env})
+    return stdout.split(), modules
+
+
+@pytest.mark.parametrize("words,expected", [
+    ("mnist train --model mlp", ["mlp", "mlp100", "mlp2"]),
+    ("mnist download --dataset fash", ["fashion-mnist"]),
+    ("mnist export --format s", ["savedmodel"]),
+    ("mnist completion b", ["bash"]),
+])
+def test_values_complete_not_only_option_names(words, expected):
+    found, modules = complete_words(words)
+    assert found == expected
+    assert not [m for m in modules if m.split(".")[0] in ("tensorflow", "keras")]
+
+
+def test_run_names_complete_for_run_arguments(tmp_path):
+    for name in ("20260101T000000Z-cnn", "20260102T000000Z-logreg", ".20260103-cnn.partial"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    for words in ("mnist evaluate 2026", "mnist predict --model 2026",
+                  "mnist plot-weights 2026", "mnist train --resume 2026"):
+        found, _modules = complete_words(words, MNIST_HOME=str(tmp_path))
+        assert found == ["20260102T000000Z-logreg", "20260101T000000Z-cnn"], words
+
+
+def test_completion_command_prints_the_committed_script():
+    proc = subprocess.run([str(MNIST_SCRIPT), "completion", "bash"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (COMPLETIONS / "mnist.bash").read_text()
+
+
+def test_completion_install_writes_where_the_shell_looks_and_keeps_foreign_files(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": "", "XDG_CONFIG_HOME": ""}
+    proc = subprocess.run([str(MNIST_SCRIPT), "completion", "fish", "--install"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    target = tmp_path / ".config" / "fish" / "completions" / "mnist.fish"
+    assert proc.stdout.strip() == str(target)
+    assert target.read_text() == (COMPLETIONS / "mnist.fish").read_text()
+    # installing again replaces our own file; a file of the user's is kept
+    again = subprocess.run([str(MNIST_SCRIPT), "completion", "fish", "--install"],
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert again.returncode == 0
+    bash_target = tmp_path / ".local" / "share" / "bash-completion" / "completions" / "mnist"
+    bash_target.parent.mkdir(parents=True)
+    bash_target.write_text("# my own completion\n")
+    refused = subprocess.run([str(MNIST_SCRIPT), "completion", "bash", "--install"],
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert bash_target.read_text() == "# my own completion\n"

@@ -32,11 +32,18 @@ COMMANDS = (
     "plot-history",
     "export",
     "serve",
+    "completion",
 )
 
 
 def command_module(name: str) -> str:
     return f"mnistcli.cli.{name.replace('-', '_')}"
+
+
+# Exit codes beyond 0/1/2: the shell's for a process stopped by SIGINT (Ctrl-C) and by
+# SIGPIPE (the reader of stdout left, as in `mnist predict DIR | head -1`).
+EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
 
 
 def debug_enabled() -> bool:
@@ -61,16 +68,20 @@ class MnistGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except MnistError as exc:
             if debug_enabled():
                 raise
             raise fail(str(exc)) from None
         except OSError as exc:
+            if getattr(exc, "errno", None) == errno.EPIPE:
+                raise closed_pipe() from None
             # e.g. a full disk or a permission problem outside what the core checks
-            if debug_enabled() or getattr(exc, "errno", None) == errno.EPIPE:
+            if debug_enabled():
                 raise
-            where = f": {exc.filename}" if exc.filename else ""
-            raise fail(f"{exc.strerror or exc}{where}") from None
+            raise fail(describe_os_error(exc)) from None
         except Exception as exc:
             # a usage error from the parser carries its own exit code and message
             if hasattr(exc, "exit_code") and hasattr(exc, "show"):
@@ -117,16 +128,83 @@ def _root(
     """
 
 
-for _name in COMMANDS:
-    # an import error here is a bug to see, not a command to drop silently
-    app.command(_name)(importlib.import_module(command_module(_name)).command)
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: what went wrong and where, naming the file in the way
+    when a directory cannot be made because a file is there."""
+    from mnistcli.fsutil import not_a_directory
+
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename:
+        blocker = not_a_directory(os.fsdecode(exc.filename))
+        if blocker is not None:
+            return f"{blocker} is not a directory"
+    where = f": {os.fsdecode(exc.filename)}" if isinstance(exc.filename, (str, bytes)) else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def closed_pipe() -> typer.Exit:
+    """The reader of our output left (`mnist predict DIR | head -1`): stop quietly with
+    the status of a process ended by SIGPIPE, as `yes | head` does. Both streams go to
+    /dev/null so that nothing still buffered raises the same error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+    return typer.Exit(EXIT_CLOSED_PIPE)
+
+
+class _ClosedStdout:
+    """Stands in for a stdout that was closed before we started (`mnist runs >&-`):
+    writing data to it is an error that says so; asking whether it is a terminal is not."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        raise MnistError("standard output is closed, so the result cannot be written "
+                         "(redirect it to a file or /dev/null instead of closing it)")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _check_standard_streams() -> None:
+    """Python sets a stream closed at start-up (`>&-`, `<&-`, `2>&-`) to None."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # reads as empty
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+
+
+try:
+    for _name in COMMANDS:
+        # an import error here is a bug to see, not a command to drop silently
+        app.command(_name)(importlib.import_module(command_module(_name)).command)
+except KeyboardInterrupt:  # Ctrl-C while the commands load
+    if sys.stderr is not None:
+        print("Interrupted.", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def main(prog_name: str | None = None) -> None:
+    _check_standard_streams()
     try:
-        app(prog_name=prog_name)
+        try:
+            app(prog_name=prog_name)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # here, where a closed pipe can still be handled
     except BrokenPipeError:
-        # `mnist predict DIR | head`: the reader left; not an error of ours.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        raise SystemExit(closed_pipe().exit_code) from None

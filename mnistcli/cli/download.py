@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import JsonOption, QuietOption, emit, emit_json, err_console
+from mnistcli.cli import completers
+from mnistcli.cli.common import QuietOption, err_console
+from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.datasets import DATASETS, DEFAULT_DATASET
 from mnistcli.download import SKIPPED, DownloadProgress, download_dataset
 
@@ -70,7 +72,8 @@ class RichDownloadProgress(DownloadProgress):
 
 DatasetOption = Annotated[
     str,
-    typer.Option("--dataset", "-d", metavar="NAME", help=f"Which dataset: {', '.join(DATASETS)}."),
+    typer.Option("--dataset", "-d", metavar="NAME", autocompletion=completers.datasets,
+                 help=f"Which dataset: {', '.join(DATASETS)}."),
 ]
 MirrorOption = Annotated[
     list[str] | None,

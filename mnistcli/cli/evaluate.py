@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mnistcli.cli import completers
 from mnistcli.cli.common import DataDirOption, QuietOption, err_console, read_piped_stdin
 from mnistcli.cli.output import Format, JsonOption, output_fields
 
@@ -60,7 +61,7 @@ def _report(evaluation) -> None:
 
 def command(
     run: Annotated[str | None, typer.Argument(
-        metavar="RUN",
+        metavar="RUN", autocompletion=completers.runs,
         help="Run directory, or a .tflite/.keras model file. Default: what is piped on "
         "stdin (a path or `mnist train --json`), else the latest run, else the shipped "
         "model.", show_default=False)] = None,

@@ -7,20 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import (
-    DataDirOption,
-    JsonOption,
-    QuietOption,
-    emit,
-    emit_json,
-    err_console,
-    read_piped_stdin,
-)
+from mnistcli.cli import completers
+from mnistcli.cli.common import DataDirOption, QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.output import JsonOption, emit, emit_json
 
 # Listed here for --help only; mnistcli.export.FORMATS is the registry (and importing it
 # would not cost much, but the help should not depend on the core's load order).
 FORMAT_HELP = ("tflite, savedmodel (for TF Serving), keras, csv (dense networks: weights "
-               "per layer + manifest.json), onnx")
+               "per layer + manifest.json), onnx, web (dense networks: the drawing page, "
+               "offline)")
 
 
 def _size(size_bytes: int) -> str:
@@ -34,11 +29,12 @@ def _accuracy(value: float | None) -> str:
 
 def command(
     run: Annotated[str | None, typer.Argument(
-        metavar="[RUN]",
+        metavar="[RUN]", autocompletion=completers.runs,
         help="Run directory or .keras model file. Default: what is piped on stdin, else "
         "the latest run.", show_default=False)] = None,
     format_name: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT", help=f"One of: {FORMAT_HELP}.")] = "tflite",
+        "--format", "-f", metavar="FORMAT", autocompletion=completers.export_formats,
+        help=f"One of: {FORMAT_HELP}.")] = "tflite",
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="PATH",
         help="File or directory to write [default: RUN/export/<format's name>].",
@@ -64,11 +60,11 @@ def command(
 
     fmt = get_format(format_name)  # an unknown format fails before anything is loaded
     stdin_text = read_piped_stdin() if run is None else None
-    info = resolve_run(run, stdin_text=stdin_text)
+    trained = resolve_run(run, stdin_text=stdin_text)
     if out is None:
-        out = default_destination(info.output_dir(), fmt, quantize)
-    validation = (info.record.get("hyperparameters") or {}).get("validation")
-    result = export_model(info.keras_path, info.path, format_name, out=out,
+        out = default_destination(trained.output_dir(), fmt, quantize)
+    validation = (trained.record.get("hyperparameters") or {}).get("validation")
+    result = export_model(trained.keras_path, trained.path, format_name, out=out,
                           quantize=quantize, data_dir=data, validation=validation)
     if not quiet:
         line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"

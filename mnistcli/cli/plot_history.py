@@ -7,19 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import (
-    JsonOption,
-    QuietOption,
-    emit,
-    emit_json,
-    err_console,
-    read_piped_stdin,
-)
+from mnistcli.cli import completers
+from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.output import JsonOption, emit, emit_json
 
 
 def command(
     run: Annotated[str | None, typer.Argument(
-        metavar="[RUN]",
+        metavar="[RUN]", autocompletion=completers.runs,
         help="Run directory. Default: what is piped on stdin, else the latest run.",
         show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
@@ -39,15 +34,15 @@ def command(
     from mnistcli.runs import HISTORY_FILE, read_history, resolve_run
 
     stdin_text = read_piped_stdin() if run is None else None
-    info = resolve_run(run, stdin_text=stdin_text)
-    directory = info.path if info.path.is_dir() else info.path.parent
+    trained = resolve_run(run, stdin_text=stdin_text)
+    directory = trained.path if trained.path.is_dir() else trained.path.parent
     history_path = directory / HISTORY_FILE
     if not history_path.is_file():
-        raise RunError(f"{info.path}: no {HISTORY_FILE} here; plot-history needs a run "
+        raise RunError(f"{trained.path}: no {HISTORY_FILE} here; plot-history needs a run "
                        "directory made by `mnist train`")
     history = read_history(history_path)
-    out = out if out is not None else info.output_dir() / "history.png"
-    name = info.model or directory.name
+    out = out if out is not None else trained.output_dir() / "history.png"
+    name = trained.model or directory.name
     plot_history(history, out, title=f"{name}: {directory.name}")
     if not quiet:
         last = len(history) - 1
@@ -57,7 +52,7 @@ def command(
                           f"{history.accuracy[last]:.4f}{validation}", markup=False,
                           highlight=False, soft_wrap=True)
     if as_json:
-        emit_json({"path": str(out), "run": str(directory), "model": info.model,
+        emit_json({"path": str(out), "run": str(directory), "model": trained.model,
                    "epochs": len(history)})
     else:
         emit(str(out))

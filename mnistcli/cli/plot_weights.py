@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from mnistcli.cli import completers
 from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
 from mnistcli.cli.output import JsonOption, emit, emit_json
 
@@ -80,7 +81,7 @@ def _load_input_image(path: Path) -> np.ndarray:
 
 def command(
     run: Annotated[str | None, typer.Argument(
-        metavar="[RUN]",
+        metavar="[RUN]", autocompletion=completers.runs,
         help="Run directory or .keras model file. Default: what is piped on stdin, else "
         "the latest run.", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(

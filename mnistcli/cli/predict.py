@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from mnistcli.cli import completers
 from mnistcli.cli.common import QuietOption, err_console
 from mnistcli.cli.output import (
     Column,
@@ -91,7 +92,7 @@ def command(
         "inside, sorted by name), or - for one image on stdin.",
         show_default=False)],
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", metavar="RUN",
+        "--model", "-m", metavar="RUN", autocompletion=completers.runs,
         help="A run directory or name, a .tflite/.keras file, or - to read its path from "
         "stdin. Default: the latest run in MNIST_HOME, else the model shipped with "
         "mnistcli.", show_default=False)] = None,

@@ -8,15 +8,9 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli.common import (
-    DataDirOption,
-    JsonOption,
-    QuietOption,
-    ValidationOption,
-    emit,
-    emit_json,
-    err_console,
-)
+from mnistcli.cli import completers
+from mnistcli.cli.common import DataDirOption, QuietOption, ValidationOption, err_console
+from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.datasets import DEFAULT_VALIDATION
 from mnistcli.models import DEFAULT_MODEL, MODELS
 
@@ -143,7 +137,7 @@ def _summary_table(result) -> None:
 
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", "-m", metavar="NAME",
+    typer.Option("--model", "-m", metavar="NAME", autocompletion=completers.zoo_models,
                  help=f"Zoo model to train: {', '.join(MODELS) or DEFAULT_MODEL} "
                  f"[default: {DEFAULT_MODEL}]. See `mnist models`.",
                  show_default=False),
@@ -172,7 +166,7 @@ def command(
         help="Run directory to create [default: MNIST_HOME/runs/<UTC time>-<model>].",
         show_default=False)] = None,
     resume: Annotated[str | None, typer.Option(
-        "--resume", metavar="RUN",
+        "--resume", metavar="RUN", autocompletion=completers.runs,
         help="Continue an interrupted run (its directory) to its planned epochs.")] = None,
     list_models: Annotated[bool, typer.Option(
         "--list", help="List the zoo models (as `mnist models`) and exit.")] = False,
@@ -193,8 +187,9 @@ def command(
     """
     if list_models:
         from mnistcli.cli.models import show_models
+        from mnistcli.cli.output import choose_format
 
-        show_models(as_json)
+        show_models(choose_format(as_json))
         return
 
     from mnistcli import training
