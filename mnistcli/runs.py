@@ -180,10 +180,6 @@ def load_model_file(path: Path | str) -> RunInfo:
                    tflite_path=file if suffix == ".tflite" else None)
 
 
-def is_run_dir_name(name: str) -> bool:
-    return not name.startswith(".")
-
-
 def list_runs(directory: Path | None = None) -> list[RunInfo]:
     """Every valid run under the runs directory (by default also the old location, see
     mnistcli.home.run_dirs), oldest first. Hidden (partial) and incomplete directories are
@@ -191,7 +187,7 @@ def list_runs(directory: Path | None = None) -> list[RunInfo]:
     directories = run_dirs() if directory is None else [directory]
     runs = []
     for child in (c for d in directories if d.is_dir() for c in d.iterdir()):
-        if not child.is_dir() or not is_run_dir_name(child.name):
+        if not child.is_dir() or child.name.startswith("."):  # a run being built
             continue
         try:
             runs.append(load_run(child))
@@ -398,3 +394,53 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
     for row in rows:
         writer.writerow({key: _csv_text(row.get(key)) for key in HISTORY_COLUMNS})
     path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+# --- comparing and deleting runs ------------------------------------------------------------
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+# What a side-by-side comparison shows, in this order: the recipe, then how it went.
+COMPARED_SECTIONS = ("model", "seed", "data.dataset", "hyperparameters.", "epochs_completed",
+                     "parameters", "training_seconds", "metrics.", "status")
+
+
+def compare_runs(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """Hyperparameters and metrics of ``runs`` side by side: one row per field, with each
+    run's value (None where a run lacks it) and whether they differ."""
+    flats = [_flatten(run.record) for run in runs]
+    fields: list[str] = []
+    for section in COMPARED_SECTIONS:
+        for flat in flats:
+            for key in flat:
+                wanted = key.startswith(section) if section.endswith(".") else key == section
+                if wanted and key not in fields:
+                    fields.append(key)
+    rows = []
+    for key in fields:
+        values = [flat.get(key) for flat in flats]
+        texts = {json.dumps(value, sort_keys=True, default=str) for value in values}
+        rows.append({"field": key, "values": values, "differs": len(texts) > 1})
+    return rows
+
+
+def delete_run(run: RunInfo) -> Path:
+    """Delete a run directory. Only a directory that is a run of ours (its run.json read
+    as a run record) is deleted; model files, the shipped model and anything else are
+    refused."""
+    import shutil
+
+    if run.source != "run" or not run.path.is_dir():
+        raise RunError(f"{run.path}: not a run directory; only runs are deleted")
+    read_run_record(run.path)  # raises for a directory that is not a run
+    shutil.rmtree(run.path)
+    return run.path

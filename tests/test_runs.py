@@ -170,3 +170,58 @@ def test_models_command_lists_the_registry():
         assert row["tutorial_accuracy"] == MODELS[row["name"]].tutorial_accuracy
     tsv = runner.invoke(app, ["models"])
     assert [line.split("\t")[0] for line in tsv.stdout.splitlines()] == list(MODELS)
+
+
+# ---------------------------------------------------------------- compare and rm
+
+
+def two_runs(trained_run, home: Path) -> tuple[Path, Path]:
+    first = install_run(trained_run, home, "20260101T000000Z-logreg", seed=5)
+    record = json.loads((trained_run / "run.json").read_text())
+    hyper = {**record["hyperparameters"], "learning_rate": 0.123}
+    second = install_run(trained_run, home, "20260102T000000Z-logreg", seed=6,
+                         hyperparameters=hyper)
+    return first, second
+
+
+def test_compare_puts_runs_side_by_side_and_marks_differences(trained_run, mnist_home):
+    first, second = two_runs(trained_run, mnist_home)
+    rows = {row["field"]: row for row in runs_module.compare_runs(
+        [load_run(first), load_run(second)])}
+    assert rows["seed"]["values"] == [5, 6] and rows["seed"]["differs"]
+    assert rows["hyperparameters.learning_rate"]["values"][1] == 0.123
+    assert rows["hyperparameters.learning_rate"]["differs"]
+    assert not rows["model"]["differs"] and rows["model"]["values"] == ["logreg", "logreg"]
+    assert "metrics.test_accuracy" in rows
+
+
+def test_runs_compare_command_in_every_format(trained_run, mnist_home):
+    first, second = two_runs(trained_run, mnist_home)
+    result = runner.invoke(app, ["runs", "--compare", first.name, str(second)])
+    assert result.exit_code == 0, result.output
+    seed = next(line for line in result.stdout.splitlines() if line.startswith("seed\t"))
+    assert seed.split("\t") == ["seed", "5", "6", "yes"]
+    as_json = runner.invoke(app, ["runs", "compare", first.name, second.name, "--json"])
+    rows = {row["field"]: row for row in json.loads(as_json.stdout)}
+    assert rows["seed"]["values"] == {first.name: 5, second.name: 6}
+    one = runner.invoke(app, ["runs", "--compare", first.name])
+    assert one.exit_code == 2 and "at least two" in one.output
+
+
+def test_runs_rm_deletes_only_runs_and_asks_first(trained_run, mnist_home, tmp_path):
+    first, second = two_runs(trained_run, mnist_home)
+    refused = runner.invoke(app, ["runs", "rm", first.name])  # no terminal to ask
+    assert refused.exit_code == 1 and "--yes" in refused.stderr and first.is_dir()
+    declined = runner.invoke(app, ["runs", "rm", first.name], input="n\n")
+    assert first.is_dir()
+    assert declined.exit_code == 1
+    done = runner.invoke(app, ["runs", "rm", first.name, "--yes"])
+    assert done.exit_code == 0 and done.stdout.strip() == str(first)
+    assert not first.exists() and second.is_dir()
+    stranger = tmp_path / "thesis"
+    stranger.mkdir()
+    (stranger / "chapter1.txt").write_text("mine")
+    kept = runner.invoke(app, ["runs", "rm", str(stranger), "--yes"])
+    assert kept.exit_code == 1 and (stranger / "chapter1.txt").is_file()
+    model_file = runner.invoke(app, ["runs", "rm", str(second / "model.tflite"), "--yes"])
+    assert model_file.exit_code == 1 and (second / "model.tflite").is_file()
