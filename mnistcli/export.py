@@ -239,7 +239,7 @@ def _write_csv(model, target: Path, options: ExportOptions) -> dict[str, Any]:
 
 FORMATS: dict[str, ExportFormat] = {
     "tflite": ExportFormat(
-        "tflite", "TensorFlow Lite flatbuffer for LiteRT (float, or int8 with --quantize)",
+        "tflite", "TensorFlow Lite flatbuffer for LiteRT (float, or int8 quantised)",
         "model.tflite", directory=False, suffix=None, write=_write_tflite),
     "savedmodel": ExportFormat(
         "savedmodel", "TensorFlow SavedModel directory, for TF Serving",

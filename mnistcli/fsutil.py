@@ -1,8 +1,8 @@
 """Small file-system helpers: every file or directory the toolkit writes appears complete or
 not at all.
 
-- :func:`atomic_path` / :func:`write_bytes_atomic` / :func:`write_text_atomic` /
-  :func:`save_png`: one file, written under a temporary name beside it and renamed into place;
+- :func:`atomic_path` / :func:`write_text_atomic` / :func:`save_png`: one file, written
+  under a temporary name beside it and renamed into place;
 - :func:`atomic_directory`: a directory filled in a hidden scratch directory beside it and
   renamed into place (a run, the shipped assets);
 - :func:`atomic_output`: a file *or* directory made by a library at a path we give it (an
@@ -94,11 +94,6 @@ def make_directory(path: Path | str) -> Path:
         where = "" if blocker == path else f" (cannot create {path})"
         raise OutputError(f"{blocker} is not a directory{where}") from None
     return path
-
-
-def write_bytes_atomic(final: Path | str, data: bytes) -> None:
-    with atomic_path(final) as tmp:
-        tmp.write_bytes(data)
 
 
 def write_text_atomic(final: Path | str, text: str) -> None:

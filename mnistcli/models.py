@@ -54,106 +54,100 @@ class ModelSpec:
 
 # --- builders ------------------------------------------------------------------------------
 
-def build_logreg(num_classes: int = NUM_CLASSES) -> keras.Model:
-    """Softmax regression: one weight per pixel and digit, plus a bias per digit."""
+def _classifier(name: str, num_classes: int, body: list) -> keras.Model:
+    """image -> the ``body`` layers in order -> a softmax over ``num_classes``."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
+    x = inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    for layer in body:
+        x = layer(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="logreg")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_logreg(num_classes: int = NUM_CLASSES) -> keras.Model:
+    """Softmax regression: one weight per pixel and class, plus a bias per class."""
+    from keras import layers
+
+    return _classifier("logreg", num_classes, [layers.Flatten()])
 
 
 def build_mlp(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-300-10 with a sigmoid hidden layer (LeCun et al. 1998's 2-layer network)."""
-    import keras
     from keras import layers
 
-    hidden_units = 300
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(hidden_units, activation="sigmoid", name="hidden")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="mlp")
+    return _classifier("mlp", num_classes, [
+        layers.Flatten(),
+        layers.Dense(300, activation="sigmoid", name="hidden"),
+    ])
 
 
 def build_dnn(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-512-256-128-10 with ReLU and dropout 0.5 before the output layer."""
-    import keras
     from keras import layers
 
-    dropout_rate = 0.5
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(512, activation="relu", name="hidden1")(x)
-    x = layers.Dense(256, activation="relu", name="hidden2")(x)
-    x = layers.Dense(128, activation="relu", name="hidden3")(x)
-    x = layers.Dropout(dropout_rate)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="dnn")
+    return _classifier("dnn", num_classes, [
+        layers.Flatten(),
+        layers.Dense(512, activation="relu", name="hidden1"),
+        layers.Dense(256, activation="relu", name="hidden2"),
+        layers.Dense(128, activation="relu", name="hidden3"),
+        layers.Dropout(0.5),
+    ])
 
 
 def build_mlp100(num_classes: int = NUM_CLASSES) -> keras.Model:
     """The TensorFlow beginner tutorial's model: Flatten, Dense(100, relu), Dense(10)."""
-    import keras
     from keras import layers
 
-    hidden_units = 100
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="mlp100")
+    return _classifier("mlp100", num_classes, [
+        layers.Flatten(),
+        layers.Dense(100, activation="relu", name="hidden"),
+    ])
 
 
 def build_mlp2(num_classes: int = NUM_CLASSES) -> keras.Model:
     """784-256-256-10 with two ReLU hidden layers."""
-    import keras
     from keras import layers
 
-    hidden_units = 256
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(hidden_units, activation="relu", name="hidden1")(x)
-    x = layers.Dense(hidden_units, activation="relu", name="hidden2")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="mlp2")
+    return _classifier("mlp2", num_classes, [
+        layers.Flatten(),
+        layers.Dense(256, activation="relu", name="hidden1"),
+        layers.Dense(256, activation="relu", name="hidden2"),
+    ])
+
+
+def _conv_block(filters: int, name: str) -> list:
+    """3x3 convolution, batch norm, ReLU, 2x2 max pool: halves the image, widens the
+    channels. The batch norm's shift makes a convolution bias redundant. Keras' default
+    momentum (0.99) would leave the moving statistics behind the weights in a one- or
+    two-epoch run, and the model would then test at chance level: 0.9 keeps up."""
+    from keras import layers
+
+    return [
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv"),
+        layers.BatchNormalization(momentum=0.9, name=f"{name}_bn"),
+        layers.ReLU(name=f"{name}_relu"),
+        layers.MaxPooling2D(2, name=f"{name}_pool"),
+    ]
 
 
 def build_cnn(num_classes: int = NUM_CLASSES) -> keras.Model:
-    """Three 3x3 convolution blocks (conv, batch norm, ReLU, 2x2 max pool) widening
-    16 -> 32 -> 64 channels as the image shrinks 28 -> 14 -> 7 -> 3, then a dense layer
-    of 128 and a softmax, with dropout before each. Sized for accuracy per CPU-second:
-    on 2 cores, 24-48-96 channels without the dense layer trained 1.6x slower per epoch
-    for the same 99.5% (measured with benchmarks/zoo.py); channel counts that are
+    """Three convolution blocks widening 16 -> 32 -> 64 channels as the image shrinks
+    28 -> 14 -> 7 -> 3, then a dense layer of 128 and the softmax, with dropout before
+    each. Sized for accuracy per CPU-second (see BENCHMARKS.md); channel counts that are
     multiples of 16 run fastest on oneDNN's CPU kernels."""
-    import keras
     from keras import layers
 
-    # Keras' default momentum (0.99) leaves the moving statistics behind the weights in a
-    # one- or two-epoch run: the model then tests at chance level.
-    batch_norm_momentum = 0.9
-
-    def conv_block(x, filters, name):
-        # the batch norm's shift makes a convolution bias redundant
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"{name}_bn")(x)
-        x = layers.ReLU(name=f"{name}_relu")(x)
-        return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-
-    dense_units = 128
-    dropout_rate = 0.2
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = conv_block(inputs, 16, "block1")  # 28x28 -> 14x14
-    x = conv_block(x, 32, "block2")  # 14x14 -> 7x7
-    x = conv_block(x, 64, "block3")  # 7x7 -> 3x3
-    x = layers.Flatten()(x)
-    x = layers.Dropout(dropout_rate)(x)
-    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
-    x = layers.Dropout(dropout_rate)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="cnn")
+    return _classifier("cnn", num_classes, [
+        *_conv_block(16, "block1"),  # 28x28 -> 14x14
+        *_conv_block(32, "block2"),  # 14x14 -> 7x7
+        *_conv_block(64, "block3"),  # 7x7 -> 3x3
+        layers.Flatten(),
+        layers.Dropout(0.2),
+        layers.Dense(128, activation="relu", name="dense"),
+        layers.Dropout(0.2),
+    ])
 
 
 # --- the registry --------------------------------------------------------------------------
@@ -249,7 +243,7 @@ SGD_MOMENTUM = 0.9
 
 def make_schedule(schedule: str, learning_rate: float, steps_per_epoch: int, epochs: int):
     """The learning rate as a float (constant) or a keras LearningRateSchedule over
-    ``epochs * steps_per_epoch`` steps, so a shorter --epochs gets a whole, faster cycle.
+    ``epochs * steps_per_epoch`` steps, so fewer epochs get a whole, faster cycle.
     Only built-in Keras schedules are used, so a saved model.keras loads anywhere."""
     import keras
 

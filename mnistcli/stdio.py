@@ -3,8 +3,8 @@
 stdout is for data, so whatever TensorFlow or Keras prints goes to stderr
 (:func:`stdout_to_stderr`). Their native libraries also write start-up chatter straight
 to file descriptor 2 ("oneDNN custom operations are on", "Created TensorFlow Lite
-XNNPACK delegate"), which no Python setting turns off in TensorFlow 2.21:
-:func:`quiet_native_stderr` drops it, unless ``MNIST_DEBUG=1`` asks to see everything.
+XNNPACK delegate"), which no Python setting turns off: :func:`quiet_native_stderr` drops
+it, unless ``MNIST_DEBUG=1`` asks to see everything.
 """
 
 from __future__ import annotations
