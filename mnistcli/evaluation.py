@@ -118,10 +118,10 @@ class Evaluation:
 
 def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray,
                            split: str = "test", top_confused: int = 5) -> Evaluation:
-    """All metrics from a model's probabilities (N, 10) and the true labels (N,)."""
+    """All metrics from a model's probabilities (N, classes) and the true labels (N,)."""
     labels = np.asarray(labels).astype(np.int64)
     predicted = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(labels, predicted)
+    matrix = confusion_matrix(labels, predicted, num_classes=probabilities.shape[1])
     correct = int((predicted == labels).sum())
     return Evaluation(
         split=split,

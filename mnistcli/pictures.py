@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mnistcli.datasets import IMAGE_SIDE
 from mnistcli.fsutil import save_png as save_png  # the CLI imports it from here
 
 
@@ -76,7 +77,7 @@ def comparison_picture(original: np.ndarray, processed: np.ndarray, scale: int =
     """An image file beside what the model sees: the original greyscale (any size) fitted
     smoothly into a square of 28*scale pixels, and the 28x28 ``processed`` digit enlarged
     with sharp pixels, each captioned."""
-    side = 28 * scale
+    side = IMAGE_SIDE * scale
     left = Image.fromarray(fit_in_square(original, side))
     right = enlarge(processed, scale)
     font_size = max(10, min(4 * scale, 24))
