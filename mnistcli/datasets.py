@@ -1,9 +1,12 @@
 """The dataset registry and loader.
 
-A dataset is four IDX files (train/test images/labels) with known SHA-256 digests. The
-loader returns uint8 arrays and carves the classic validation split (the last 5,000
-training images, as the classic TensorFlow tutorials do) out of the training set as a
-view, without copying.
+A dataset is four IDX files (train/test images/labels) with known SHA-256 digests, or
+(EMNIST) one zip of gzipped IDX files for several datasets (:mod:`mnistcli.emnist`). The
+loader returns uint8 arrays, images the right way round and labels counted from 0, and
+carves the classic validation split (the last 5,000 training images, as the classic
+TensorFlow tutorials do) out of the training set as a view, without copying.
+
+Every digest below is copied from a published checksum list, named beside it.
 """
 
 from __future__ import annotations
@@ -44,10 +47,31 @@ class DatasetSpec:
     files: tuple[DatasetFile, ...]
     mirrors: tuple[str, ...]
     class_names: tuple[str, ...]
+    # How a picture is prepared for a model of this dataset: "mnist" (crop to ink, 20 px
+    # box, centre of mass) or "fashion" (Zalando's conversion); see preprocess_fashion.
+    preprocessing: str = "mnist"
+    # The directory under MNIST_HOME/datasets holding the files (default: the name);
+    # the EMNIST datasets share one archive, so one directory.
+    storage: str | None = None
+    # "idx": the four canonical files; "emnist": EMNIST's gzip.zip, split ``emnist_split``
+    layout: str = "idx"
+    emnist_split: str | None = None
+    # Subtracted from the stored labels (EMNIST letters are labelled 1-26, here 0-25).
+    label_offset: int = 0
+    # (train, test) images, as published; None when not known
+    sizes: tuple[int, int] | None = None
+    homepage: str = ""
+    # Checked here against the real files (the others against generated files of the
+    # same layout: the files could not be downloaded where this was built)
+    verified_on_real_data: bool = False
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def directory_name(self) -> str:
+        return self.storage or self.name
 
     def file(self, role: str) -> DatasetFile:
         return next(f for f in self.files if f.role == role)
@@ -64,6 +88,8 @@ def _canonical_files(digests: dict[str, str],
     return tuple(DatasetFile(role, filename, digests[role], sizes[role])
                  for role, filename in names.items())
 
+
+DIGITS = tuple(str(d) for d in range(10))
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
@@ -82,6 +108,9 @@ DATASETS: dict[str, DatasetSpec] = {
             "https://yann.lecun.com/exdb/mnist/",
         ),
         class_names=tuple(str(d) for d in range(10)),
+        sizes=(60000, 10000),
+        homepage="https://yann.lecun.com/exdb/mnist/",
+        verified_on_real_data=True,
     ),
     # Digests as published by TensorFlow Datasets (url_checksums/fashion_mnist.txt) for the
     # files Zalando Research distributes: the same IDX format and 28x28 images as MNIST.
@@ -101,8 +130,58 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                      "Sneaker", "Bag", "Ankle boot"),
+        # Zalando's conversion: trimmed, longest edge to 28, sharpened, no crop to ink
+        preprocessing="fashion",
+        sizes=(60000, 10000),
+        homepage="https://github.com/zalandoresearch/fashion-mnist",
+        verified_on_real_data=True,
+    ),
+    # Kuzushiji-MNIST (Clanuwat et al. 2018): ten cursive hiragana, one per row of the
+    # syllabary, named here by their romanisation (o, ki, su, tsu, na, ha, ma, ya, re, wo).
+    # Digests and sizes as published by TensorFlow Datasets 4.9.10
+    # (tensorflow_datasets/url_checksums/kmnist.txt).
+    "kmnist": DatasetSpec(
+        name="kmnist",
+        description="Kuzushiji-MNIST: cursive Japanese hiragana (Clanuwat et al.)",
+        files=_canonical_files({
+            "train-images": "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
+            "train-labels": "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
+            "test-images": "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
+            "test-labels": "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
+        }, {"train-images": 18165135, "train-labels": 29497, "test-images": 3041136,
+            "test-labels": 5120}),
+        mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+        sizes=(60000, 10000),
+        homepage="https://github.com/rois-codh/kmnist",
     ),
 }
+
+# EMNIST (Cohen, Afshar, Tapson, van Schaik 2017): one archive for all its splits. Digest
+# and size as published by TensorFlow Datasets 4.9.10
+# (tensorflow_datasets/url_checksums/emnist.txt); split sizes from its EMNIST builder
+# configs (tensorflow_datasets/image_classification/mnist.py).
+EMNIST_ARCHIVE = DatasetFile(
+    "archive", "gzip.zip", "fb9bb67e33772a9cc0b895e4ecf36d2cf35be8b709693c3564cea2a019fcda8e",
+    561753746)
+EMNIST_MIRRORS = ("https://biometrics.nist.gov/cs_links/EMNIST/",)
+_LETTERS = tuple(chr(code) for code in range(ord("A"), ord("Z") + 1))
+for _split, _description, _classes, _sizes, _offset in (
+    ("digits", "EMNIST Digits: handwritten digits from NIST SD 19",
+     tuple(str(d) for d in range(10)), (240000, 40000), 0),
+    # labelled 1-26 in the files (0 unused): mapped to 0-25 on load
+    ("letters", "EMNIST Letters: handwritten letters A-Z, upper and lower case merged",
+     _LETTERS, (88800, 14800), 1),
+    # the 47 classes of emnist-balanced-mapping.txt: digits, A-Z, and the 11 lower-case
+    # letters that differ from their capitals
+    ("balanced", "EMNIST Balanced: digits and letters, 47 balanced classes",
+     tuple(str(d) for d in range(10)) + _LETTERS + tuple("abdefghnqrt"), (112800, 18800), 0),
+):
+    DATASETS[f"emnist-{_split}"] = DatasetSpec(
+        name=f"emnist-{_split}", description=_description, files=(EMNIST_ARCHIVE,),
+        mirrors=EMNIST_MIRRORS, class_names=_classes, storage="emnist", layout="emnist",
+        emnist_split=_split, label_offset=_offset, sizes=_sizes,
+        homepage="https://www.nist.gov/itl/products-and-services/emnist-dataset")
 
 # The class count of the default dataset (MNIST's ten digits), for callers without a spec.
 NUM_CLASSES = DATASETS[DEFAULT_DATASET].num_classes
@@ -118,7 +197,8 @@ def get_dataset(name: str) -> DatasetSpec:
 
 def resolve_data_dir(data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET) -> Path:
     """The directory holding a dataset's files: ``data_dir`` if given, else MNIST_HOME's."""
-    return Path(data_dir) if data_dir is not None else dataset_dir(get_dataset(dataset).name)
+    return (Path(data_dir) if data_dir is not None
+            else dataset_dir(get_dataset(dataset).directory_name))
 
 
 def sha256_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
@@ -173,16 +253,28 @@ def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarra
 
     from mnistcli.idx import read_idx
 
-    image_path = directory / spec.file(f"{part}-images").filename
-    label_path = directory / spec.file(f"{part}-labels").filename
-    for path in (image_path, label_path):
-        if not path.is_file():
-            raise DataNotFoundError(
-                f"{spec.name} not found: {path} does not exist. Run `mnist download` first "
-                "(or point --data at a directory holding the four IDX files)"
-            )
-    images = read_idx(image_path)
-    labels = read_idx(label_path)
+    if spec.layout == "emnist":
+        from mnistcli import emnist
+
+        images = emnist.untranspose(emnist.read_member(directory, spec.emnist_split, part,
+                                                       "images", dataset=spec.name))
+        labels = emnist.read_member(directory, spec.emnist_split, part, "labels",
+                                    dataset=spec.name)
+        image_path = Path(emnist.member_name(spec.emnist_split, part, "images"))
+        label_path = Path(emnist.member_name(spec.emnist_split, part, "labels"))
+    else:
+        image_path = directory / spec.file(f"{part}-images").filename
+        label_path = directory / spec.file(f"{part}-labels").filename
+        for path in (image_path, label_path):
+            if not path.is_file():
+                command = ("mnist download" if spec.name == DEFAULT_DATASET
+                           else f"mnist download --dataset {spec.name}")
+                raise DataNotFoundError(
+                    f"{spec.name} not found: {path} does not exist. Run `{command}` first "
+                    "(or point --data at a directory holding the four IDX files)"
+                )
+        images = read_idx(image_path)
+        labels = read_idx(label_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(
             f"{image_path}: expected uint8 images of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}), found "
@@ -197,10 +289,42 @@ def _load_pair(directory: Path, spec: DatasetSpec, part: str) -> tuple[np.ndarra
             f"{image_path.name} holds {len(images)} images but {label_path.name} holds "
             f"{len(labels)} labels"
         )
+    if spec.label_offset and len(labels):
+        if int(labels.min()) < spec.label_offset:
+            raise DataError(f"{label_path}: label {int(labels.min())} is below "
+                            f"{spec.label_offset}, where {spec.name}'s labels start")
+        # e.g. EMNIST letters: 1-26 in the file, 0-25 here
+        labels = (labels - np.uint8(spec.label_offset)).astype(np.uint8)
     if len(labels) and int(labels.max()) >= spec.num_classes:
-        raise DataError(f"{label_path}: label {int(labels.max())} is not a digit "
-                        f"0-{spec.num_classes - 1}")
+        what = "digit" if spec.class_names == DIGITS else "class"
+        raise DataError(f"{label_path}: label {int(labels.max()) + spec.label_offset} is not "
+                        f"a {what} {spec.label_offset}-"
+                        f"{spec.num_classes - 1 + spec.label_offset}")
     return images, labels
+
+
+def train_size(data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET
+               ) -> int | None:
+    """How many training images a dataset holds (reading only what it must), or None
+    when its files are not there."""
+    spec = get_dataset(dataset)
+    directory = resolve_data_dir(data_dir, dataset)
+    try:
+        if spec.layout == "emnist":
+            return len(_load_pair(directory, spec, "train")[1])
+        from mnistcli.idx import read_idx
+
+        path = directory / spec.file("train-labels").filename
+        return len(read_idx(path)) if path.is_file() else None
+    except DataNotFoundError:
+        return None
+
+
+def is_downloaded(dataset: str) -> bool:
+    """Whether every file of ``dataset`` is in its MNIST_HOME directory (not verified)."""
+    spec = get_dataset(dataset)
+    directory = dataset_dir(spec.directory_name)
+    return all((directory / entry.filename).is_file() for entry in spec.files)
 
 
 def load_dataset(data_dir: Path | str | None = None, dataset: str = DEFAULT_DATASET,

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from mnistcli.errors import ImageError, MnistError, ModelError
-from mnistcli.preprocess import IMAGE_SUFFIXES, STDIN, load_image, preprocess
+from mnistcli.preprocess import IMAGE_SUFFIXES, STDIN, load_image
 
 if TYPE_CHECKING:
     from mnistcli.inference import Predictor
@@ -156,8 +156,14 @@ def _source_name(source: ImageSource) -> str:
     return source.name if isinstance(source, NamedImage) else str(source)
 
 
-def prepare_source(source: ImageSource, stdin: BinaryIO | None = None) -> PreparedImage:
-    """Load and preprocess one image; an ImageError becomes the result's error."""
+def prepare_source(source: ImageSource, stdin: BinaryIO | None = None,
+                   preprocessing: str | None = None) -> PreparedImage:
+    """Load and preprocess one image; an ImageError becomes the result's error.
+    ``preprocessing`` names how the model's dataset was made (``DatasetSpec.preprocessing``:
+    "mnist", the default, or "fashion")."""
+    from mnistcli.preprocess_fashion import preparation
+
+    prepare = preparation(preprocessing)
     name = _source_name(source)
     try:
         if isinstance(source, NamedImage):
@@ -167,13 +173,13 @@ def prepare_source(source: ImageSource, stdin: BinaryIO | None = None) -> Prepar
                 else data)
         else:
             image = load_image(source, name=name, stdin=stdin)
-        return PreparedImage(name, pixels=preprocess(image, name))
+        return PreparedImage(name, pixels=prepare(image, name))
     except ImageError as exc:
         return PreparedImage(name, error=exc)
 
 
-def prepare_sources(sources: Iterable[ImageSource],
-                    stdin: BinaryIO | None = None) -> Iterator[PreparedImage]:
+def prepare_sources(sources: Iterable[ImageSource], stdin: BinaryIO | None = None,
+                    preprocessing: str | None = None) -> Iterator[PreparedImage]:
     """Every image of ``sources``, in order, one result each; a bad one does not stop
     the others."""
     stdin_used = False
@@ -185,7 +191,7 @@ def prepare_sources(sources: Iterable[ImageSource],
             yield PreparedImage(name, error=ImageError("-: stdin can be read only once"))
         else:
             stdin_used = stdin_used or name == STDIN
-            yield prepare_source(source, stdin=stdin)
+            yield prepare_source(source, stdin=stdin, preprocessing=preprocessing)
 
 
 # ---------------------------------------------------------------- predictions
@@ -266,11 +272,13 @@ def predict_prepared(items: Iterable[PreparedImage], predictor: Predictor,
 
 
 def predict_sources(sources: Iterable[ImageSource], predictor: Predictor,
-                    batch_size: int | None = None,
-                    stdin: BinaryIO | None = None) -> Iterator[Prediction]:
+                    batch_size: int | None = None, stdin: BinaryIO | None = None,
+                    preprocessing: str | None = None) -> Iterator[Prediction]:
     """Predictions for image files, directories, ``"-"`` and in-memory images, in order,
-    one per image; an image that cannot be used is that image's error."""
-    return predict_prepared(prepare_sources(sources, stdin=stdin), predictor, batch_size)
+    one per image; an image that cannot be used is that image's error. Images are
+    prepared as ``preprocessing`` says (the run's dataset's; default MNIST's)."""
+    return predict_prepared(prepare_sources(sources, stdin=stdin, preprocessing=preprocessing),
+                            predictor, batch_size)
 
 
 # ---------------------------------------------------------------- labelled images
@@ -284,18 +292,31 @@ def _label_of(name: str) -> int | None:
     return None
 
 
-def labelled_image_files(directory: str | Path) -> list[tuple[str, int]]:
+def labelled_image_files(directory: str | Path, class_names: Sequence[str] | None = None
+                         ) -> list[tuple[str, int]]:
     """(path, label) for DIR/<digit>/<image> files, and for files directly in DIR named
-    ``<digit>_<anything>.<ext>`` (the fixture naming), sorted by path."""
+    ``<digit>_<anything>.<ext>`` (the fixture naming), sorted by path. With
+    ``class_names`` (a model of another dataset), DIR/<class name>/<image> files are
+    labelled with that class's index (a folder named after no class is an error)."""
     root = Path(directory)
     if not root.is_dir():
         raise ImageError(f"{root}: no such directory")
+    index_of = ({name: i for i, name in enumerate(class_names)}
+                if class_names is not None else None)
     files: list[tuple[str, int]] = []
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir() and entry.name.isdigit() and len(entry.name) == 1:
-            files.extend((str(path), int(entry.name)) for path in sorted(entry.iterdir())
+        label = None
+        if entry.is_dir() and index_of is not None:
+            label = index_of.get(entry.name)
+            if label is None:
+                raise ImageError(f"{entry}: {entry.name!r} is not a class of this model "
+                                 f"(its classes: {', '.join(class_names)})")
+        elif entry.is_dir() and entry.name.isdigit() and len(entry.name) == 1:
+            label = int(entry.name)
+        if label is not None:
+            files.extend((str(path), label) for path in sorted(entry.iterdir())
                          if path.is_file() and not path.name.startswith(".")
                          and path.suffix.lower() in IMAGE_SUFFIXES)
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
@@ -318,12 +339,15 @@ def first_failure(failures: Sequence[MnistError]) -> MnistError:
     return type(first)(f"{first} (and {len(failures) - 1} more)")
 
 
-def load_labelled_images(directory: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_labelled_images(directory: str | Path, preprocessing: str | None = None,
+                         class_names: Sequence[str] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Labelled images, preprocessed like every prediction: (images uint8 (N, 28, 28),
     labels uint8 (N,), paths). Any image that cannot be used raises one ImageError naming
     it (and how many others failed)."""
-    files = labelled_image_files(directory)
-    prepared = list(prepare_sources(path for path, _label in files))
+    files = labelled_image_files(directory, class_names)
+    prepared = list(prepare_sources((path for path, _label in files),
+                                    preprocessing=preprocessing))
     failures = [item.error for item in prepared if not item.ok]
     if failures:
         raise first_failure(failures)
@@ -332,12 +356,15 @@ def load_labelled_images(directory: str | Path) -> tuple[np.ndarray, np.ndarray,
     return images, labels, [path for path, _label in files]
 
 
-def predict_labelled_images(directory: str | Path, predictor: Predictor
+def predict_labelled_images(directory: str | Path, predictor: Predictor,
+                            preprocessing: str | None = None,
+                            class_names: Sequence[str] | None = None
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Predict every labelled image under ``directory``: (images, labels, probabilities,
     paths). Any image that cannot be used raises one error naming it."""
-    files = labelled_image_files(directory)
-    predictions = list(predict_sources([path for path, _label in files], predictor))
+    files = labelled_image_files(directory, class_names)
+    predictions = list(predict_sources([path for path, _label in files], predictor,
+                                       preprocessing=preprocessing))
     failures = [p.error for p in predictions if not p.ok]
     if failures:
         raise first_failure(failures)
