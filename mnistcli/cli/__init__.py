@@ -21,6 +21,7 @@ from mnistcli.errors import MnistError
 # Modules import only light libraries at top level, so `mnist --help` and completion
 # stay fast. This order is the order of `mnist --help`.
 COMMANDS = (
+    "datasets",
     "download",
     "inspect",
     "train",
