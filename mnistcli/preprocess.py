@@ -15,11 +15,14 @@ Steps (``preprocess``): greyscale (transparent canvas drawings composited onto a
 background that contrasts with their strokes); polarity (dark ink on light paper is
 inverted, light ink on dark is kept, judged by which Otsu class the border belongs to);
 background removal (a plane fitted to the border, so a photo's lighting gradient goes
-too); noise suppression (a floor of four times the border's noise, then the ink level
-stretched to full white); crop to the ink's bounding box, ignoring small specks cut off
-from the digit by empty rows or columns; thin strokes thickened to MNIST's stroke width;
-longer side scaled to 20 px; centred by centre of mass in 28x28. A 28x28 image that is
-already like that passes through unchanged.
+too); ink detection (the picture averaged over a small box, a matched filter for
+strokes; connected regions whose peak stands six noise deviations above the background
+are ink, everything else is zeroed: pure noise and blank paper hold none, a faint digit on
+a noisy background does), the ink level stretched to full white; crop to the ink's
+bounding box, ignoring small specks cut off from the digit by empty rows or columns;
+thin strokes thickened to MNIST's stroke width; longer side scaled to 20 px; centred by
+centre of mass in 28x28. A 28x28 image that is already like that passes through
+unchanged.
 
 Pure numpy and Pillow: no typer, rich or tensorflow.
 """
@@ -36,6 +39,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mnistcli.components import label as label_components
 from mnistcli.errors import ImageError
 
 STDIN = "-"
@@ -58,10 +62,6 @@ WORK_SIDE = 160
 # Above this side, images are box-reduced right after decoding (a 12 MP photo of a digit
 # carries no more information at 28x28 than a 1,000 px one, and decodes ~10x slower).
 DECODE_SIDE = 1024
-# Ink must differ from the background by at least this much (fraction of full scale)...
-MIN_CONTRAST = 0.06
-# ...and by this many standard deviations of the background's noise.
-MIN_CONTRAST_SIGMAS = 6.0
 # Pixels less than this many noise standard deviations above the background are zeroed,
 # and, whatever the noise, those under this share of the ink level (JPEG and WebP ringing
 # around strokes, a few grey levels, would otherwise widen the ink's box).
@@ -266,46 +266,132 @@ def _fit_plane(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nda
     return coefficients
 
 
+# The ink test (ink_map): is there anything a person could see? The picture is first
+# averaged over a small box (a matched filter for strokes: it keeps a stroke's contrast
+# and divides independent pixel noise by the box's side), one box side per this many
+# pixels of the picture's shorter side (at least 3x3).
+SMOOTH_DIVISOR = 100
+# Pixels of the smoothed picture this many of its noise standard deviations (measured
+# on the background) above the background are candidate ink; a connected region of them
+# is ink when its peak stands DETECT_SIGMAS above: Gaussian noise reaches that once in
+# ~10^9 independent samples, so pure noise and blank paper are refused, while a faint
+# digit, whose stroke holds many pixels, stands far above it once averaged.
+CANDIDATE_SIGMAS = 3.0
+DETECT_SIGMAS = 6.0
+# ... and by at least this much of the full scale (three grey levels: visible on a clean
+# background; below that, compression and dithering make marks that are no digit).
+MIN_INK = 3 / 255
+# Noisier than this (ink level over per-pixel noise), the ink map is taken from the
+# smoothed picture: per-pixel noise would otherwise riddle the strokes.
+SMOOTH_BELOW_SNR = 12.0
+
+
+def _box_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2 radius + 1)^2 box at every pixel (edges: over the part inside)."""
+    if radius <= 0:
+        return values.astype(np.float32, copy=True)
+    padded = np.pad(values.astype(np.float64), ((1, 0), (1, 0)))
+    total = padded.cumsum(axis=0).cumsum(axis=1)
+    height, width = values.shape
+    top = np.clip(np.arange(height) - radius, 0, height)
+    bottom = np.clip(np.arange(height) + radius + 1, 0, height)
+    left = np.clip(np.arange(width) - radius, 0, width)
+    right = np.clip(np.arange(width) + radius + 1, 0, width)
+    sums = (total[bottom][:, right] - total[top][:, right] - total[bottom][:, left]
+            + total[top][:, left])
+    counts = np.outer(bottom - top, right - left)
+    return (sums / counts).astype(np.float32)
+
+
+def _robust_sigma(values: np.ndarray) -> float:
+    """Standard deviation estimated from the median absolute deviation (ink-proof)."""
+    if values.size == 0:
+        return 0.0
+    return 1.4826 * _quantile(np.abs(values - _quantile(values, 0.5)), 0.5)
+
+
+def _background(smooth: np.ndarray, border: np.ndarray, paper: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A plane through the paper seen on the border (refitted once without the samples
+    that stray from it: ink touching the border): (plane, sample rows, sample cols)."""
+    samples = border & paper
+    if samples.sum() < 3:
+        samples = paper if paper.sum() >= 3 else np.ones_like(paper)
+    rows, cols = np.nonzero(samples)
+    values = smooth[rows, cols]
+    coefficients = _fit_plane(values, rows, cols)
+    misfit = values - (coefficients[0] + coefficients[1] * rows + coefficients[2] * cols)
+    spread = _robust_sigma(misfit)
+    inliers = np.abs(misfit - _quantile(misfit, 0.5)) <= 3 * spread + 1e-6
+    if 3 <= inliers.sum() < inliers.size:
+        rows, cols = rows[inliers], cols[inliers]
+        coefficients = _fit_plane(smooth[rows, cols], rows, cols)
+    a, b, c = coefficients
+    row_index, col_index = np.indices(smooth.shape, dtype=np.float32)
+    return (a + b * row_index + c * col_index).astype(np.float32), rows, cols
+
+
 def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
     """Greyscale [0, 1] -> float32 ink map: the digit's ink in (0, 1] on an exact-zero
     background, whatever the polarity, lighting and noise of the picture. Raises
-    ImageError when there is no ink."""
+    ImageError when there is no ink a person could see.
+
+    Polarity: the Otsu class of the (smoothed) picture that the border mostly shows is
+    the paper. Background: a plane fitted to the paper on the border. Ink: connected
+    regions of the smoothed picture that stand out from the background by more than
+    DETECT_SIGMAS times the background's own (smoothed) noise; everything else is zero.
+    """
+    grey = np.asarray(grey, dtype=np.float32)
     low, high = float(grey.min()), float(grey.max())
-    if high - low < MIN_CONTRAST:
+    if high - low < MIN_INK:
         raise ImageError(f"{name}: no ink found (the image is blank or uniform)")
-    threshold = otsu_threshold(grey)
+    radius = max(1, round(min(grey.shape) / SMOOTH_DIVISOR / 2))
+    smooth = _box_mean(grey, radius)
     border = _border_mask(grey.shape)
-    upper = grey > threshold
+    upper = smooth > otsu_threshold(smooth)
     bright_border = float(upper[border].mean())
     if bright_border > 0.5 or (bright_border == 0.5 and upper.mean() > 0.5):
         # dark ink on light paper: MNIST is light ink on dark
         grey = 1.0 - grey
+        smooth = 1.0 - smooth
         upper = ~upper
     # The background is what the border shows outside the ink; a plane through it
     # removes uniform paper tone and a photo's lighting gradient alike.
-    background_pixels = border & ~upper
-    if background_pixels.sum() < 3:
-        background_pixels = ~upper
-    rows, cols = np.nonzero(background_pixels)
-    samples = grey[rows, cols]
-    if np.ptp(samples) == 0:
-        residual = grey - samples[0]
-        sigma = 0.0
-    else:
-        a, b, c = _fit_plane(samples, rows, cols)
-        fitted = samples - (a + b * rows + c * cols)
-        sigma = 1.4826 * _quantile(np.abs(fitted - _quantile(fitted, 0.5)), 0.5)
-        row_index, col_index = np.indices(grey.shape, dtype=np.float32)
-        residual = grey - (a + b * row_index + c * col_index).astype(np.float32)
-    residual = np.clip(residual, 0, None)
-    split = otsu_threshold(residual)
-    ink_values = residual[residual > split]
+    plane, rows, cols = _background(smooth, border, ~upper)
+    residual_smooth = smooth - plane
+    sigma_smooth = _robust_sigma(residual_smooth[rows, cols])
+    sigma = _robust_sigma((grey - plane)[rows, cols])
+    split = otsu_threshold(residual_smooth)
+    ink_values = residual_smooth[residual_smooth > split]
     ink_level = _quantile(ink_values, 0.9) if ink_values.size else 0.0
-    if ink_level < max(MIN_CONTRAST, MIN_CONTRAST_SIGMAS * sigma):
+    if ink_level < max(MIN_INK, DETECT_SIGMAS * sigma_smooth):
         raise ImageError(f"{name}: no ink found (nothing stands out from the background "
                          "or its noise)")
-    floor = max(NOISE_FLOOR_SIGMAS * sigma, MIN_FLOOR * ink_level)
-    ink = np.clip((residual - floor) / np.float32(ink_level - floor), 0, 1)
+    # Which connected regions are ink: their peak stands out from the noise
+    candidate = residual_smooth > max(CANDIDATE_SIGMAS * sigma_smooth, MIN_FLOOR * ink_level,
+                                      MIN_INK / 2)
+    labels, count = label_components(candidate)
+    peaks = np.zeros(count + 1, dtype=np.float32)
+    np.maximum.at(peaks, labels[candidate], residual_smooth[candidate])
+    significant = peaks >= max(DETECT_SIGMAS * sigma_smooth, MIN_INK)
+    significant[0] = False
+    if not significant.any():
+        raise ImageError(f"{name}: no ink found (nothing stands out from the background "
+                         "or its noise)")
+    keep = significant[labels]
+    if ink_level >= SMOOTH_BELOW_SNR * sigma:
+        # clean enough: the sharp picture, its noise and JPEG ringing floored away
+        residual = np.clip(grey - plane, 0, None)
+        level = _quantile(residual[keep], 0.9) if keep.any() else ink_level
+        level = max(level, ink_level)
+        floor = max(NOISE_FLOOR_SIGMAS * sigma, MIN_FLOOR * level)
+        keep = _dilate(keep.astype(np.float32), 2 * radius + 1)[radius:radius + grey.shape[0],
+                                                                radius:radius + grey.shape[1]]
+    else:
+        residual = np.clip(residual_smooth, 0, None)
+        level = ink_level
+        floor = max(CANDIDATE_SIGMAS * sigma_smooth, MIN_FLOOR * level)
+    ink = np.clip((residual - floor) / np.float32(max(level - floor, 1e-6)), 0, 1) * keep
     return ink.astype(np.float32, copy=False)
 
 
