@@ -100,13 +100,31 @@ class Prediction:
             order = order[:k]
         return [(int(index), float(self.probabilities[index])) for index in order]
 
-    def record(self, top: int = 1, class_names: Sequence[str] | None = None) -> dict:
+    def rejected(self, min_confidence: float | None) -> bool:
+        """True when the answer's confidence (as records show it, rounded: 0.7 in float32
+        is not below 0.7) is below ``min_confidence`` (None: never)."""
+        return (min_confidence is not None
+                and round(self.confidence, RECORD_DECIMALS) < min_confidence)
+
+    def record(self, top: int = 1, class_names: Sequence[str] | None = None,
+               min_confidence: float | None = None) -> dict:
         """The JSON-ready record every front end prints: ``path``, ``digit`` (the class
         index), ``confidence``, the ``top`` K classes and all ``probabilities``. With
         ``class_names`` (a dataset that is not digits), each answer also has its
-        ``class`` name. A failed input gives ``path`` and ``error``."""
+        ``class`` name. A failed input gives ``path`` and ``error``.
+
+        With ``min_confidence``, every record also says whether it was ``rejected``: a
+        rejected one (confidence below the threshold) has ``digit`` None (and no
+        ``class``): the model is not sure enough to answer; its ``top`` still shows
+        what it would have said."""
         if not self.ok:
             return {"path": self.source, "error": str(self.error)}
+        if self.rejected(min_confidence):
+            record = self.record(top, class_names)
+            record.pop("class", None)
+            record["digit"] = None
+            record["rejected"] = True
+            return record
 
         def named(index: int, entry: dict) -> dict:
             if class_names is not None:
@@ -115,7 +133,7 @@ class Prediction:
 
         ranked = self.ranking(max(1, top))
         answer, confidence = ranked[0]
-        return named(answer, {
+        record = named(answer, {
             "path": self.source,
             "digit": answer,
             "confidence": round(confidence, RECORD_DECIMALS),
@@ -124,6 +142,9 @@ class Prediction:
                     for index, probability in ranked],
             "probabilities": [round(float(p), RECORD_DECIMALS) for p in self.probabilities],
         })
+        if min_confidence is not None:
+            record["rejected"] = False
+        return record
 
 
 # ---------------------------------------------------------------- sources
