@@ -39,3 +39,19 @@ def test_a_model_with_one_output_is_no_classifier(tmp_path):
     keras.Model(inputs, outputs).save(path)
     with pytest.raises(ModelError, match="at least 2 classes"):
         load_predictor(path)
+
+
+def test_without_litert_tensorflow_reads_the_tflite(tmp_path, monkeypatch):
+    from mnistcli import inference
+    from mnistcli.keras_files import convert_to_tflite
+    from mnistcli.models import build_logreg
+
+    convert_to_tflite(build_logreg(4), tmp_path / "model.tflite")
+    images = np.random.default_rng(0).integers(0, 256, (5, *IMAGE_SHAPE), np.uint8)
+    litert = load_predictor(tmp_path / "model.tflite")
+    monkeypatch.setattr(inference, "litert_available", lambda: False)
+    fallback = load_predictor(tmp_path / "model.tflite")
+    assert (litert.backend, fallback.backend) == ("litert", "tensorflow-lite")
+    assert fallback.num_classes == 4
+    np.testing.assert_allclose(fallback.predict_proba(images), litert.predict_proba(images),
+                               atol=1e-6)
