@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mnistcli.datasets import IMAGE_SIDE
-from mnistcli.fsutil import save_png as save_png  # the CLI imports it from here
 
 
 def enlarge(image: np.ndarray, scale: int) -> Image.Image:

@@ -22,7 +22,6 @@ import numpy as np
 
 from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SHAPE, IMAGE_SIDE
 from mnistcli.errors import ModelError
-from mnistcli.fsutil import save_png as save_png  # the CLI imports it from here
 from mnistcli.keras_files import flat_layers
 
 DEFAULT_UNITS = 16

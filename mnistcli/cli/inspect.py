@@ -22,6 +22,7 @@ from mnistcli.cli.common import (
 from mnistcli.cli.terminal import bar, color_enabled, draw_digits
 from mnistcli.datasets import DEFAULT_VALIDATION, NUM_CLASSES, SPLITS, load_split
 from mnistcli.errors import DataError
+from mnistcli.fsutil import save_png
 from mnistcli.inspection import (
     dataset_summary,
     default_validation,
@@ -30,7 +31,7 @@ from mnistcli.inspection import (
     parse_indices,
     pixel_stats,
 )
-from mnistcli.pictures import comparison_picture, digit_grid, enlarge, fit_in_square, save_png
+from mnistcli.pictures import comparison_picture, digit_grid, enlarge, fit_in_square
 
 CAPTION_WIDTH = 40  # an image file's caption; 40 + 2 + 28 columns fit 80
 STATUS_TEXT = {

@@ -115,9 +115,10 @@ def command(
     """
     import sys
 
-    from mnistcli.export import load_keras_model
+    from mnistcli.fsutil import save_png
+    from mnistcli.keras_files import load_keras_model
     from mnistcli.runs import resolve_run
-    from mnistcli.weight_maps import feature_maps, render, save_png, weight_maps
+    from mnistcli.weight_maps import feature_maps, render, weight_maps
 
     stdin_text = read_piped_stdin() if run is None else None
     trained = resolve_run(run, stdin_text=stdin_text)
