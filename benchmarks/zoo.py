@@ -31,6 +31,11 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 
+# Trained by `make benchmarks-best` (benchmarks/cnn_best_search.py), not by default here:
+# an hour or more of training would make the quick benchmarks slow.
+LONG_MODELS = ("cnn-best",)
+
+
 def default_data_dir() -> str | None:
     """MNIST_MIRROR when it is a local directory (or a file:// URL of one), else None
     (the loader then uses MNIST_HOME's copy)."""
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mnistcli.models import MODELS
 
-    names = args.models or list(MODELS)
+    names = args.models or [name for name in MODELS if name not in LONG_MODELS]
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
