@@ -35,6 +35,17 @@ BENCHMARKS = {
     "predict": (["benchmarks/predict_speed.py"],
                 "Start-up and throughput of `mnist predict` and `mnist evaluate` (LiteRT), "
                 "against the classic tutorial way of predicting one image."),
+    "tradeoff": (["benchmarks/tradeoff.py"],
+                 "Knowing when not to answer: the shipped model on the 10,000 test images, "
+                 "answering only at a confidence of at least P (`mnist predict "
+                 "--min-confidence P`), and its calibration error before and after "
+                 "temperature scaling."),
+    "cnn-best": (["benchmarks/cnn_best_search.py", "report"],
+                 "The cnn-best preset: candidates chosen on the validation split, then the "
+                 "chosen recipe and the default cnn over three seeds each, alone and as "
+                 "ensembles (probabilities averaged). The trainings take hours: `make "
+                 "benchmarks-best` runs them and writes benchmarks/results/cnn_best.md; "
+                 "this section copies that file."),
 }
 
 

@@ -122,3 +122,55 @@ def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
     bar.set_ticks(ticks, labels=[str(t) for t in ticks])
     bar.minorticks_off()
     return save_png(figure, path)
+
+
+# ------------------------------------------------------- calibration and coverage
+
+CALIBRATION_FIGSIZE = (12.0, 5.5)  # a 1200x550 PNG: two panels side by side
+
+
+def plot_calibration(bins, coverage, accuracy, path: Path | str,
+                     title: str | None = None) -> Path:
+    """Two panels: the reliability diagram (accuracy against confidence per bin, the
+    diagonal being perfect calibration; ``bins`` as mnistcli.calibration.reliability_bins
+    gives them) and the accuracy of the answers against the share answered when only
+    the most confident are answered (``coverage`` and ``accuracy`` arrays, as
+    mnistcli.calibration.coverage_curve gives them)."""
+    figure = _figure(CALIBRATION_FIGSIZE)
+    reliability, tradeoff = figure.subplots(1, 2)
+
+    filled = [b for b in bins if b.count]
+    centres = [(b.lower + b.upper) / 2 for b in filled]
+    width = filled[0].upper - filled[0].lower if filled else 0.1
+    reliability.bar(centres, [b.accuracy for b in filled], width=width * 0.9,
+                    color=TRAIN_COLOUR, alpha=0.8, label="accuracy in the bin")
+    reliability.plot([b.confidence for b in filled], [b.accuracy for b in filled], "o",
+                     color=VALIDATION_COLOUR, label="at the bin's mean confidence")
+    reliability.plot([0, 1], [0, 1], "--", color="0.4", label="perfect calibration")
+    for centre, b in zip(centres, filled, strict=True):
+        reliability.annotate(f"{b.count:,}", (centre, b.accuracy), textcoords="offset points",
+                             xytext=(0, 3), ha="center", fontsize=7)
+    reliability.set_xlim(0, 1)
+    reliability.set_ylim(0, 1.05)
+    reliability.set_xlabel("confidence of the answer")
+    reliability.set_ylabel("share of answers right")
+    reliability.set_title("reliability diagram (images per bin above the bars)")
+    reliability.grid(True, alpha=0.3)
+    reliability.legend(loc="upper left")
+
+    coverage = np.asarray(coverage, dtype=float)
+    accuracy = np.asarray(accuracy, dtype=float)
+    tradeoff.plot(coverage * 100, accuracy * 100, color=TRAIN_COLOUR)
+    if len(coverage):
+        tradeoff.axvline(99, color="0.6", linestyle=":", label="99% answered")
+        floor = float(accuracy[int(len(accuracy) * 0.5):].min()) * 100
+        tradeoff.set_ylim(max(0.0, floor - 0.2), 100.05)
+        tradeoff.set_xlim(50, 100)
+        tradeoff.legend(loc="lower left")
+    tradeoff.set_xlabel("images answered (%), the most confident first")
+    tradeoff.set_ylabel("accuracy of the answers (%)")
+    tradeoff.set_title("accuracy against coverage")
+    tradeoff.grid(True, alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    return save_png(figure, path)
