@@ -497,19 +497,36 @@ def number_sample(index: int, seed: int = 0) -> Sample:
     touch_at = int(rng.integers(count - 1)) if touching else -1
     if touching:
         features.append("touching")
-    for i, glyph in enumerate(glyphs):
+    for glyph in glyphs:
         xs.append(cursor)
         gap = height * (gap_scale + rng.uniform(-0.03, 0.08))
-        if i == touch_at:
-            gap = -rng.uniform(0.02, 0.1) * height
         cursor += glyph.shape[1] + int(round(gap))
-    width = cursor + 20
-    canvas_h = int(height * 1.9 + abs(drift) * width)
-    field = np.zeros((canvas_h, width), dtype=np.float32)
-    base = height * 1.3 + (abs(drift) * width if drift < 0 else 0)
+    canvas_h = int(height * 1.9 + abs(drift) * cursor)
+    base = height * 1.3 + (abs(drift) * cursor if drift < 0 else 0)
+    ys = []
     for x, glyph in zip(xs, glyphs, strict=True):
         y = int(round(base + drift * x - glyph.shape[0] + rng.normal(0, 2)))
-        y = min(max(y, 2), canvas_h - glyph.shape[0] - 2)
+        ys.append(min(max(y, 2), canvas_h - glyph.shape[0] - 2))
+    if touching:
+        # slide the right digit (and those after it) left until the strokes just touch
+        a, b = glyphs[touch_at] > 0.5, glyphs[touch_at + 1] > 0.5
+        top = max(ys[touch_at], ys[touch_at + 1])
+        bottom = min(ys[touch_at] + a.shape[0], ys[touch_at + 1] + b.shape[0])
+        gaps = []
+        for row in range(top, bottom):
+            left_row, right_row = a[row - ys[touch_at]], b[row - ys[touch_at + 1]]
+            if left_row.any() and right_row.any():
+                right_edge = xs[touch_at] + np.flatnonzero(left_row)[-1]
+                left_edge = xs[touch_at + 1] + np.flatnonzero(right_row)[0]
+                gaps.append(left_edge - right_edge - 1)
+        if gaps:
+            shift = min(gaps) + int(rng.integers(1, 4))
+            for i in range(touch_at + 1, count):
+                xs[i] -= shift
+            cursor -= shift
+    width = cursor + 20
+    field = np.zeros((canvas_h, width), dtype=np.float32)
+    for x, y, glyph in zip(xs, ys, glyphs, strict=True):
         region = field[y:y + glyph.shape[0], x:x + glyph.shape[1]]
         np.maximum(region, glyph, out=region)
     pen = max(3, int(round(height * 0.09)))
