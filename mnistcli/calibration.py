@@ -127,13 +127,12 @@ def calibrated(predictor, record: dict[str, Any]):
 
 
 def load_run_predictor(run, backend: str = "auto", calibrate: bool = True):
-    """The predictor for a run (or model file): its .tflite on LiteRT when there is one
-    (or its .keras with ``backend="keras"``), with the run's temperature when it has
-    one and ``calibrate`` is true."""
-    from mnistcli.inference import litert_available, load_predictor
+    """The predictor for a run (or model file): its .tflite when there is one (on LiteRT,
+    else TensorFlow's interpreter), its .keras with ``backend="keras"``; with the run's
+    temperature when it has one and ``calibrate`` is true."""
+    from mnistcli.inference import load_predictor
 
-    prefer = "tflite" if backend == "litert" or (backend != "keras" and litert_available()) \
-        else "keras"
+    prefer = "keras" if backend == "keras" else "tflite"
     predictor = load_predictor(run.model_file(prefer=prefer), backend=backend)
     return calibrated(predictor, run.record) if calibrate else predictor
 
@@ -242,37 +241,43 @@ def at_coverage(probabilities: np.ndarray, labels: np.ndarray, coverage: float
 
 @dataclass
 class CalibrationReport:
-    """What `mnist evaluate` shows about confidence: the error before and, with a
-    temperature, after calibration; the trade-off table; the reliability bins."""
+    """What `mnist evaluate` shows about confidence: the calibration error of the model's
+    own probabilities and, when it answers with calibrated ones, of those; the trade-off
+    table, the 99%-coverage point and the reliability bins of what it answers with."""
 
     ece: float  # of the model's own probabilities
-    temperature: float | None = None
-    ece_calibrated: float | None = None  # with the temperature applied
+    ece_calibrated: float | None = None  # of the calibrated ones, when calibrated
+    temperatures: list[float | None] | None = None  # per model (several for an ensemble)
     bins: int = DEFAULT_BINS
     tradeoff: list[TradeoffRow] | None = None
     at_99_coverage: TradeoffRow | None = None
     reliability: list[ReliabilityBin] | None = None
 
+    @property
+    def calibrated(self) -> bool:
+        return self.ece_calibrated is not None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def calibration_report(raw: np.ndarray, labels: np.ndarray,
-                       temperature: float | None = None,
+def calibration_report(probabilities: np.ndarray, labels: np.ndarray,
+                       uncalibrated: np.ndarray | None = None,
+                       temperatures: Sequence[float | None] | None = None,
                        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                        bins: int = DEFAULT_BINS) -> CalibrationReport:
-    """Calibration and the trade-off from ``raw`` (uncalibrated) probabilities; the
-    trade-off and reliability are of the probabilities the model answers with (the
-    calibrated ones when there is a temperature)."""
-    answered = raw if temperature is None else apply_temperature(raw, temperature)
-    report = CalibrationReport(ece=expected_calibration_error(raw, labels, bins),
-                               temperature=temperature, bins=bins)
-    if temperature is not None:
-        report.ece_calibrated = expected_calibration_error(answered, labels, bins)
+    """Calibration and the trade-off of ``probabilities``, what the model answers with.
+    When those are calibrated, ``uncalibrated`` are the model's own (the "before")."""
+    report = CalibrationReport(
+        ece=expected_calibration_error(
+            probabilities if uncalibrated is None else uncalibrated, labels, bins),
+        temperatures=list(temperatures) if temperatures is not None else None, bins=bins)
+    if uncalibrated is not None:
+        report.ece_calibrated = expected_calibration_error(probabilities, labels, bins)
     if len(labels):
-        report.tradeoff = tradeoff(answered, labels, thresholds)
-        report.at_99_coverage = at_coverage(answered, labels, 0.99)
-        report.reliability = reliability_bins(answered, labels, bins)
+        report.tradeoff = tradeoff(probabilities, labels, thresholds)
+        report.at_99_coverage = at_coverage(probabilities, labels, 0.99)
+        report.reliability = reliability_bins(probabilities, labels, bins)
     return report
 
 

@@ -133,11 +133,14 @@ def test_calibrated_predictor_from_a_run_record():
 
 def test_report_before_and_after():
     p, labels = two_class([0.99] * 9 + [0.99], [True] * 9 + [False])
-    report = calibration_report(p, labels, temperature=None)
+    report = calibration_report(p, labels)
     assert report.ece == pytest.approx(0.09, abs=1e-6)
-    assert report.ece_calibrated is None and report.at_99_coverage.answered == 10
-    scaled = calibration_report(p, labels, temperature=2.0)
-    assert scaled.ece == report.ece and scaled.ece_calibrated is not None
+    assert not report.calibrated and report.at_99_coverage.answered == 10
+    softened = apply_temperature(p, 2.0)
+    scaled = calibration_report(softened, labels, uncalibrated=p, temperatures=[2.0])
+    assert scaled.ece == report.ece and scaled.calibrated
+    assert scaled.ece_calibrated == pytest.approx(
+        expected_calibration_error(softened, labels))
     assert json.dumps(scaled.to_dict())  # JSON-ready
 
 
@@ -154,3 +157,19 @@ def test_calibrate_run_stores_the_temperature(tmp_path):
     assert record["calibration"] == stored
     assert record["model"] == "logreg"  # the rest of the record is kept
     assert stored["nll_after"] <= stored["nll_before"] + 1e-9
+
+
+def test_calibration_chart(tmp_path):
+    from PIL import Image
+
+    from mnistcli.charts import CALIBRATION_FIGSIZE, DPI, plot_calibration
+
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.5, 1.0, 500)
+    right = rng.uniform(size=500) < confidence
+    p, labels = two_class(list(confidence), list(right))
+    coverage, accuracy, _ = coverage_curve(p, labels)
+    out = plot_calibration(reliability_bins(p, labels), coverage, accuracy,
+                           tmp_path / "calibration.png", title="toy")
+    with Image.open(out) as picture:
+        assert picture.size == (CALIBRATION_FIGSIZE[0] * DPI, CALIBRATION_FIGSIZE[1] * DPI)
