@@ -37,8 +37,8 @@ from filelock import FileLock, Timeout
 
 from mnistcli import __version__
 from mnistcli.datasets import DEFAULT_DATASET, DatasetFile, DatasetSpec, get_dataset, sha256_file
-from mnistcli.errors import DownloadError
-from mnistcli.fsutil import make_directory
+from mnistcli.errors import DownloadError, MnistError
+from mnistcli.fsutil import expand_user, make_directory
 from mnistcli.home import MIRROR_ENV, dataset_dir
 
 PART_SUFFIX = ".part"
@@ -118,6 +118,10 @@ def parse_mirror_list(value: str) -> list[str]:
 def mirror_problem(mirror: str) -> str | None:
     """Why ``mirror`` cannot be used (a malformed URL, an unsupported scheme), or None."""
     if not _is_url(mirror):
+        try:
+            expand_user(mirror)
+        except MnistError as exc:
+            return str(exc)
         return None  # a directory path: whether it exists is checked when it is used
     try:
         parsed = urllib.parse.urlparse(mirror)
@@ -179,7 +183,7 @@ def _is_url(mirror: str) -> bool:
 def _local_source(mirror: str, filename: str) -> Path | None:
     """The path of ``filename`` in a local mirror (directory or file:// URL), else None."""
     if not _is_url(mirror):
-        return Path(mirror).expanduser() / filename
+        return expand_user(mirror) / filename
     parsed = urllib.parse.urlparse(mirror)
     if parsed.scheme == "file":
         return Path(urllib.request.url2pathname(parsed.path)) / filename
@@ -212,7 +216,7 @@ def download_dataset(
     target = Path(directory) if directory is not None else dataset_dir(spec.name)
     progress = progress or DownloadProgress()
     if from_dir is not None:
-        from_dir = Path(from_dir).expanduser()
+        from_dir = expand_user(from_dir)
         if not from_dir.is_dir():
             raise DownloadError(f"--from {from_dir}: not a directory")
         sources = [str(from_dir)]

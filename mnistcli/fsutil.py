@@ -81,6 +81,17 @@ def not_a_directory(path: Path) -> Path | None:
     return None
 
 
+def expand_user(path: Path | str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; an OutputError (not Python's
+    RuntimeError) when that user or home directory does not exist."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        head = str(path).split("/")[0]
+        raise OutputError(f"{path}: cannot expand {head!r} (no such user or home "
+                          "directory)") from None
+
+
 def make_directory(path: Path | str) -> Path:
     """``mkdir -p``, saying which part is in the way when a file is (rather than
     "File exists" about that file)."""
@@ -102,14 +113,48 @@ def write_text_atomic(final: Path | str, text: str) -> None:
 
 
 def save_png(picture: Any, path: Path | str) -> Path:
-    """Write a PNG atomically: ``picture`` is a Pillow image or a matplotlib figure."""
+    """Write a picture atomically: ``picture`` is a Pillow image or a matplotlib figure.
+
+    PNG unless the name's extension asks for another format that can be written (``.jpg``
+    gives JPEG, ``.webp`` WebP, a figure also ``.svg`` or ``.pdf``): the bytes always match
+    the name. An extension naming no such format raises OutputError."""
     path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        if hasattr(picture, "savefig"):
-            picture.savefig(tmp, format="png")  # at the figure's own size and dpi
-        else:
-            picture.save(tmp, format="PNG")
+    suffix = path.suffix.lower()
+    if hasattr(picture, "savefig"):
+        known = picture.canvas.get_supported_filetypes()
+        file_format = suffix[1:] if suffix else "png"
+        if file_format not in known:
+            raise OutputError(_unknown_format(path, sorted(f".{k}" for k in known)))
+        with atomic_path(path, suffix=suffix or ".png") as tmp:
+            picture.savefig(tmp, format=file_format)  # at the figure's own size and dpi
+        return path
+    from PIL import Image
+
+    extensions = {ext: fmt for ext, fmt in Image.registered_extensions().items()
+                  if fmt in Image.SAVE}
+    file_format = extensions.get(suffix) if suffix else "PNG"
+    if file_format is None:
+        raise OutputError(_unknown_format(path, [".png", ".jpg", ".webp", ".bmp", ".tif",
+                                                 ".gif"]))
+    if file_format == "JPEG" and picture.mode not in ("L", "RGB", "CMYK"):
+        picture = picture.convert("RGB")  # JPEG has no alpha
+    with atomic_path(path, suffix=suffix or ".png") as tmp:
+        try:
+            picture.save(tmp, format=file_format)
+        except (KeyError, ValueError) as exc:
+            raise OutputError(f"{path}: cannot write this picture as {file_format} "
+                              f"({exc})") from None
+        except OSError as exc:
+            if exc.errno is not None:
+                raise
+            raise OutputError(f"{path}: cannot write this picture as {file_format} "
+                              f"({exc})") from None
     return path
+
+
+def _unknown_format(path: Path, examples: list[str]) -> str:
+    return (f"{path}: {path.suffix!r} is not an image format that can be written; name "
+            f"the file with one of {', '.join(examples)}")
 
 
 # --- directories -------------------------------------------------------------------------

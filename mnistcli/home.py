@@ -27,7 +27,16 @@ MIRROR_ENV = "MNIST_MIRROR"
 def configured_home() -> Path | None:
     """``$MNIST_HOME`` when it is set (and not empty), else None."""
     configured = os.environ.get(HOME_ENV)
-    return Path(configured).expanduser() if configured else None
+    if not configured:
+        return None
+    try:
+        return Path(configured).expanduser()
+    except RuntimeError:  # ~user naming no user, or no home directory to expand ~ to
+        from mnistcli.errors import MnistError
+
+        raise MnistError(f"{HOME_ENV}={configured!r}: cannot expand "
+                         f"{configured.split('/')[0]!r} (no such user or home directory); "
+                         "give a path that exists or can be created") from None
 
 
 def cache_dir() -> Path:

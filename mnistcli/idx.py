@@ -7,6 +7,7 @@ dimensions), one big-endian uint32 per dimension, then the values, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -65,7 +66,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: numpy's int64 product wraps around for a hostile header such as
+    # (4, 2**31, 2**31), which would then seem to match an empty body
+    expected = math.prod(shape) * dtype.itemsize
     actual = len(data) - header_len
     if actual != expected:
         what = "truncated" if actual < expected else "has trailing bytes"
@@ -73,7 +76,11 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
             f"{name}: {what}: header declares shape {tuple(shape)} ({expected} bytes of "
             f"data) but the file holds {actual}"
         )
-    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    try:
+        array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    except ValueError:  # e.g. (0, 2**31, 2**31): empty, yet too big for numpy to shape
+        raise DataError(f"{name}: header declares shape {tuple(shape)}, which no array "
+                        "can have") from None
     if dtype.itemsize > 1:
         array = array.astype(dtype.newbyteorder("="))
     return array

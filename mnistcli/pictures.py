@@ -12,10 +12,27 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mnistcli.datasets import IMAGE_SIDE
+from mnistcli.errors import OutputError
+
+# The largest picture drawn, in pixels (50 megapixels: 150 MB as RGB while drawing; Pillow
+# itself warns when opening anything over ~89 megapixels). A request for more is refused
+# before anything is allocated, whatever the number of images or the scale.
+MAX_PICTURE_PIXELS = 50_000_000
+
+
+def check_picture_size(width: int, height: int, what: str) -> None:
+    """Refuse a picture over MAX_PICTURE_PIXELS, before drawing it."""
+    if width * height > MAX_PICTURE_PIXELS:
+        raise OutputError(
+            f"{what} would be {width:,}x{height:,} pixels ({width * height / 1e6:,.0f} "
+            f"megapixels), over the limit of {MAX_PICTURE_PIXELS / 1e6:.0f}; draw fewer "
+            "images or use a smaller scale")
 
 
 def enlarge(image: np.ndarray, scale: int) -> Image.Image:
     """One greyscale image scaled up by an integer factor, pixels kept square and sharp."""
+    height, width = np.shape(image)[:2]
+    check_picture_size(width * scale, height * scale, "the enlarged image")
     picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
     return picture.resize((picture.width * scale, picture.height * scale),
                           Image.Resampling.NEAREST)
@@ -28,6 +45,12 @@ def digit_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str
     """A grid of greyscale images (each enlarged by ``scale``) as an RGB picture, with an
     optional caption under each (e.g. ``"7: 3"``, ``"true 4, predicted 9"``) in the given
     colours (default light grey). ``columns`` defaults to up to 10 per row."""
+    count = len(images)
+    if count:  # at least this big, before captions widen it: check before enlarging any
+        shown = max(1, min(columns or 10, count))
+        side = max(max(np.shape(image)[:2]) for image in images) * scale
+        check_picture_size(shown * (side + gap) + gap, -(-count // shown) * (side + gap) + gap,
+                           f"a grid of {count:,} images")
     tiles = [enlarge(image, scale) for image in images]
     if not tiles:
         raise ValueError("digit_grid needs at least one image")
@@ -46,6 +69,8 @@ def digit_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str
                      for c in captions)
         tile_width = max(tile_width, int(widest) + 4)
     cell_width, cell_height = tile_width + gap, tile_height + caption_height + gap
+    check_picture_size(columns * cell_width + gap, rows * cell_height + gap,
+                       f"a grid of {len(tiles):,} images")
     grid = Image.new("RGB", (columns * cell_width + gap, rows * cell_height + gap),
                      (48, 48, 48))
     draw = ImageDraw.Draw(grid)
@@ -77,6 +102,7 @@ def comparison_picture(original: np.ndarray, processed: np.ndarray, scale: int =
     smoothly into a square of 28*scale pixels, and the 28x28 ``processed`` digit enlarged
     with sharp pixels, each captioned."""
     side = IMAGE_SIDE * scale
+    check_picture_size(2 * side + 6 * scale, side + 4 * scale + 36, "the comparison picture")
     left = Image.fromarray(fit_in_square(original, side))
     right = enlarge(processed, scale)
     font_size = max(10, min(4 * scale, 24))

@@ -124,6 +124,9 @@ def load_image(source: str | Path | bytes | BinaryIO, name: str | None = None,
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far faster for photos
                 image.draft(image.mode, (DECODE_SIDE, DECODE_SIDE))
             image.load()
+            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+                raise ImageError(f"{name}: holds NaN or infinite pixel values (a float "
+                                 "image); not a picture that can be read")
             if _may_have_orientation(image):
                 image = ImageOps.exif_transpose(image)
     except ImageError:
@@ -196,6 +199,8 @@ def to_grey(image: Image.Image) -> np.ndarray:
         return _luminance(np.asarray(image, dtype=np.float32)) / np.float32(255)
     if mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ImageError("the image holds NaN or infinite pixel values")
         low, high = float(values.min()), float(values.max())
         if sixteen_bit or (mode == "I" and 0 <= low and high <= 65535 and high > 255):
             return values / np.float32(65535)

@@ -385,3 +385,92 @@ def test_fixture_images_preprocess_to_mnist_shape():
         assert max(ink_box_size(out)) in (19, 20, 21), path
         row, col = centre_of_mass(out)
         assert abs(row - 14) <= 1.5 and abs(col - 14) <= 1.5, path
+
+
+# ---------------------------------------------------------------- people's pictures
+# Handwriting-like digits (benchmarks/realworld.py's pen strokes: no fonts needed) as
+# scans and phone photos show them, read by the shipped model: every digit must come out.
+
+
+@pytest.fixture(scope="module")
+def shipped_predictor():
+    from mnistcli.inference import load_predictor
+    from mnistcli.runs import shipped_model
+
+    return load_predictor(shipped_model().model_file())
+
+
+def handwritten(digit: int, height: int = 120, canvas: int | None = None,
+                ink_level: float = 0.1, paper: float = 0.9, noise: float = 0.0,
+                blur: float = 0.0, pen: float = 1.0, invert: bool = False,
+                seed: int = 0) -> Image.Image:
+    """A pen-stroke digit ``height`` px tall on a ``canvas`` px square picture."""
+    from PIL import ImageFilter
+
+    from benchmarks.realworld import stroke_glyph
+
+    ink = stroke_glyph(digit, np.random.default_rng([seed, digit]), style=0)
+    if pen != 1.0:  # a thicker or finer pen: grow or shrink the stroke
+        size = max(3, int(round(abs(pen - 1) * 8)) | 1)
+        mask = Image.fromarray(np.rint(ink * 255).astype(np.uint8))
+        mask = mask.filter(ImageFilter.MaxFilter(size) if pen > 1 else ImageFilter.MinFilter(
+            size))
+        ink = np.asarray(mask, dtype=np.float32) / 255
+    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    ink = np.asarray(Image.fromarray(ink, mode="F").resize((width, height),
+                                                           Image.Resampling.BOX))
+    canvas = canvas or int(height * 1.6)
+    field = np.zeros((canvas, canvas), dtype=np.float32)
+    top, left = (canvas - height) // 2, (canvas - width) // 2
+    field[top:top + height, left:left + width] = np.clip(ink, 0, 1)
+    grey = paper + (ink_level - paper) * field
+    if noise:
+        grey = grey + np.random.default_rng(seed).normal(0, noise, grey.shape)
+    if invert:
+        grey = 1 - grey
+    picture = Image.fromarray(np.rint(np.clip(grey, 0, 1) * 255).astype(np.uint8))
+    return picture.filter(ImageFilter.GaussianBlur(blur)) if blur else picture
+
+
+PEOPLES_PICTURES = {
+    "clean": {},
+    "faint": {"ink_level": 0.78},  # 12% contrast: plainly visible, far from black
+    "faint on noise": {"ink_level": 0.75, "noise": 0.04},  # contrast ~4 noise deviations
+    "noisy": {"noise": 0.12},
+    "thick": {"pen": 2.5},
+    "thin": {"pen": 0.4, "height": 300},
+    "blurred": {"blur": 4.0},
+    "tiny": {"height": 10, "canvas": 16},
+    "huge": {"height": 900},
+    "light on dark": {"invert": True},
+    "faint light on dark": {"invert": True, "ink_level": 0.75, "noise": 0.03},
+}
+
+
+@pytest.mark.parametrize("case", sorted(PEOPLES_PICTURES))
+def test_peoples_pictures_are_read(case, shipped_predictor):
+    pictures = [handwritten(digit, **PEOPLES_PICTURES[case]) for digit in range(10)]
+    pixels = np.stack([preprocess(picture) for picture in pictures])
+    read = shipped_predictor.predict_proba(pixels).argmax(axis=1)
+    assert read.tolist() == list(range(10))
+
+
+def test_faint_digit_on_noise_is_kept_but_the_noise_alone_is_refused():
+    faint = handwritten(3, ink_level=0.8, noise=0.04)  # 10% contrast, 2.5 noise deviations
+    assert preprocess(faint).max() == 255
+    paper = np.asarray(handwritten(3, ink_level=0.9, noise=0.04))  # the same, no digit
+    with pytest.raises(ImageError, match="no ink found"):
+        preprocess(paper)
+    for seed in range(5):  # noise of any strength and no digit: refused
+        noise = np.random.default_rng(seed).normal(0.5, 0.02 + 0.05 * seed, (150, 150))
+        with pytest.raises(ImageError, match="no ink found"):
+            preprocess(np.clip(noise, 0, 1).astype(np.float32))
+
+
+def test_noise_specks_do_not_enter_the_ink():
+    # a faint digit on noise: nothing outside the digit's strokes survives in the ink map
+    picture = handwritten(7, ink_level=0.75, noise=0.04)
+    ink = ink_map(to_grey(picture))
+    clean = ink_map(to_grey(handwritten(7)))
+    assert (ink > 0).sum() > 0
+    assert ((ink > 0) & (clean == 0)).sum() < 0.2 * (clean > 0).sum()

@@ -65,6 +65,13 @@ class MnistGroup(TyperGroup):
         return [name for name in COMMANDS if name in self.commands]
 
     def invoke(self, ctx):
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:  # parsing imports libraries: it can take a moment
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
@@ -209,3 +216,6 @@ def main(prog_name: str | None = None) -> None:
                 sys.stdout.flush()  # here, where a closed pipe can still be handled
     except BrokenPipeError:
         raise SystemExit(closed_pipe().exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C outside a command (typer building the app)
+        print("Interrupted.", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None

@@ -24,18 +24,53 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed, or replaced by something without isatty
+        return False
+
+
+# What a previous command pipes in is a path or `mnist train --json`'s record: far less.
+STDIN_LIMIT = 64 * 1024
+PATH_LIMIT = 4096  # the longest path Linux accepts
+SHOWN = 80  # characters of unexpected input quoted in an error
 
 
 def read_piped_stdin() -> str | None:
-    """What a previous command piped in, or None when stdin is a terminal or unreadable."""
+    """What a previous command piped in, or None when stdin is a terminal or unreadable.
+
+    Raises RunError, quoting only the start of it, when it cannot be a run reference:
+    binary data, more than STDIN_LIMIT, or a line longer than any path."""
+    from mnistcli.errors import RunError
+
     stream = sys.stdin
     try:
         if stream is None or stream.isatty():
             return None
-        return stream.read()
+        text = stream.read(STDIN_LIMIT + 1)
+    except UnicodeDecodeError:
+        text = "\x00"
     except (OSError, ValueError, RuntimeError):  # closed, or replaced by a test harness
         return None
+    if "\x00" in text or not text.isprintable() and _undecodable(text):
+        raise RunError("stdin holds binary data, not a run directory or model path "
+                       "(expected what `mnist train` prints)")
+    stripped = text.strip()
+    last = stripped.splitlines()[-1] if stripped else ""
+    if len(text) > STDIN_LIMIT or (not stripped.startswith("{") and len(last) > PATH_LIMIT):
+        size = "more than 64 KiB" if len(text) > STDIN_LIMIT else f"{len(text):,} characters"
+        raise RunError(f"stdin holds {size} starting {stripped[:SHOWN]!r}..., not a run "
+                       "directory or model path (expected what `mnist train` prints)")
+    return text
+
+
+def _undecodable(text: str) -> bool:
+    """Whether ``text`` carries bytes that were not UTF-8 (kept as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # Shared options, defined once.

@@ -7,13 +7,12 @@ model is a .tflite file.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import QuietOption, err_console
+from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
 from mnistcli.cli.output import (
     Column,
     CsvOption,
@@ -45,7 +44,7 @@ def _resolve_model(model: str | None):
     from mnistcli.runs import parse_run_reference, resolve_run
 
     if model == "-":
-        return resolve_run(parse_run_reference(sys.stdin.read()))
+        return resolve_run(parse_run_reference(read_piped_stdin() or ""))
     return resolve_run(model)
 
 
