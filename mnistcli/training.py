@@ -19,6 +19,7 @@ import json
 import math
 import platform
 import signal
+import tempfile
 import threading
 import time
 import warnings
@@ -31,14 +32,8 @@ from typing import Any
 import numpy as np
 
 from mnistcli import __version__, models
-from mnistcli.datasets import (
-    DEFAULT_DATASET,
-    DEFAULT_VALIDATION,
-    data_digests,
-    get_dataset,
-    load_dataset,
-    resolve_data_dir,
-)
+from mnistcli.datasets import DEFAULT_DATASET, DEFAULT_VALIDATION, get_dataset
+from mnistcli.distribute import Distribution, DistributionError, Plan
 from mnistcli.errors import MnistError, RunError
 from mnistcli.evaluation import evaluate_probabilities
 from mnistcli.inference import to_model_input
@@ -60,6 +55,7 @@ from mnistcli.runs import (
     write_history,
 )
 from mnistcli.stdio import import_keras, stdout_to_stderr
+from mnistcli.training_data import load_training_data, recorded_dataset
 
 DEFAULT_SEED = 0
 TFLITE_CHECK_IMAGES = 256  # test images the .tflite must answer as the Keras model does
@@ -86,10 +82,12 @@ class TrainConfig:
     data_dir: Path | None = None
     # Train at most this many batches per epoch (quick checks and tests); None: all.
     max_steps: int | None = None
+    # The registry dataset (with --data, whose classes and preprocessing the files use)
+    dataset: str = DEFAULT_DATASET
 
     def hyperparameters(self) -> dict[str, Any]:
         values = asdict(self)
-        for key in ("model", "seed", "data_dir"):
+        for key in ("model", "seed", "data_dir", "dataset"):
             values.pop(key)
         return values
 
@@ -99,7 +97,7 @@ class TrainConfig:
         """The config a run was trained with, from its run.json record; ``epochs`` and
         ``data_dir`` replace the recorded ones when given. Keys this version does not
         know (from older or newer records) are ignored."""
-        known = {f.name for f in fields(cls)} - {"model", "seed", "data_dir"}
+        known = {f.name for f in fields(cls)} - {"model", "seed", "data_dir", "dataset"}
         hyperparameters = {key: value for key, value in record["hyperparameters"].items()
                            if key in known}
         if epochs is not None:
@@ -107,14 +105,15 @@ class TrainConfig:
         if data_dir is None:
             data_dir = (record.get("data") or {}).get("dir")
         return cls(model=record["model"], seed=int(record.get("seed", DEFAULT_SEED)),
-                   data_dir=Path(data_dir) if data_dir else None, **hyperparameters)
+                   data_dir=Path(data_dir) if data_dir else None,
+                   dataset=recorded_dataset(record), **hyperparameters)
 
 
 def make_config(model: str, epochs: int | None = None, batch_size: int | None = None,
                 learning_rate: float | None = None, optimizer: str | None = None,
                 seed: int | None = None, validation: int | None = None,
-                data_dir: Path | str | None = None, max_steps: int | None = None
-                ) -> TrainConfig:
+                data_dir: Path | str | None = None, max_steps: int | None = None,
+                dataset: str | None = None) -> TrainConfig:
     """A TrainConfig: what is given, the model's registry recipe for the rest."""
     spec = models.get_model_spec(model)
     recipe = spec.recipe
@@ -131,6 +130,7 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
         validation=DEFAULT_VALIDATION if validation is None else validation,
         data_dir=Path(data_dir) if data_dir is not None else None,
         max_steps=max_steps,
+        dataset=get_dataset(dataset or DEFAULT_DATASET).name,
     )
     _check_config(config)
     return config
@@ -153,6 +153,9 @@ class TrainingObserver:
     def on_train_begin(self, *, run_name: str, epochs: int, initial_epoch: int,
                        steps_per_epoch: int, parameters: int) -> None: ...
 
+    def on_devices(self, description: str) -> None:
+        """Which devices train (one line, before training starts)."""
+
     def on_epoch_begin(self, epoch: int) -> None: ...
 
     def on_batch_end(self, step: int, loss: float, accuracy: float) -> None: ...
@@ -172,6 +175,8 @@ class TrainingObserver:
 class TrainResult:
     run: RunInfo
     record: dict[str, Any]
+    # False on a multi-worker run's non-chief workers: the chief publishes the run
+    published: bool = True
 
     @property
     def status(self) -> str:
@@ -188,6 +193,7 @@ class TrainResult:
             "run": str(self.run.path),
             "name": record["name"],
             "model": record["model"],
+            "dataset": (record.get("data") or {}).get("dataset"),
             "status": record["status"],
             "epochs_completed": record["epochs_completed"],
             "epochs": record["hyperparameters"]["epochs"],
@@ -226,8 +232,8 @@ def _apply_augmenter(augmenter, images):
         return augmenter(images)
 
 
-def _datasets(tf, data: dict, config: TrainConfig, augmenter, num_classes: int):
-    """tf.data pipelines: uint8 in memory, scaled (and augmented) per batch."""
+def _batch_preparer(tf, config: TrainConfig, augmenter, num_classes: int):
+    """uint8 batch -> model input: scaled (and augmented), labels one-hot if smoothed."""
     smoothing = config.label_smoothing > 0
 
     def prepare(images, labels, augment: bool):
@@ -236,6 +242,13 @@ def _datasets(tf, data: dict, config: TrainConfig, augmenter, num_classes: int):
             x = _apply_augmenter(augmenter, x)
         y = tf.one_hot(tf.cast(labels, tf.int32), num_classes) if smoothing else labels
         return x, y
+
+    return prepare
+
+
+def _datasets(tf, data: dict, config: TrainConfig, augmenter, num_classes: int):
+    """tf.data pipelines: uint8 in memory, scaled (and augmented) per batch."""
+    prepare = _batch_preparer(tf, config, augmenter, num_classes)
 
     train = data["train"]
     pipeline = tf.data.Dataset.from_tensor_slices((train.images, train.labels))
@@ -298,9 +311,13 @@ def _sigint_stops_training(state: _InterruptState, observer: TrainingObserver
 
 
 def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState,
-                       history: list[dict[str, float]]):
+                       history: list[dict[str, float]], scale: float = 1.0):
     """A keras Callback feeding the observer, keeping history rows for completed epochs and
-    snapshotting weights so an interrupted epoch can be rolled back."""
+    snapshotting weights so an interrupted epoch can be rolled back. Logged metrics are
+    multiplied by ``scale`` (a multi-worker run logs sums over its replicas)."""
+
+    def _value(logs, key):
+        return _as_float(logs.get(key)) * scale
 
     class Progress(keras.callbacks.Callback):
         def __init__(self):
@@ -315,8 +332,7 @@ def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState
 
         def on_train_batch_end(self, batch, logs=None):
             logs = logs or {}
-            observer.on_batch_end(batch, _as_float(logs.get("loss")),
-                                  _as_float(logs.get("accuracy")))
+            observer.on_batch_end(batch, _value(logs, "loss"), _value(logs, "accuracy"))
             if state.requested:
                 self.partial_epoch = True
                 self.model.stop_training = True
@@ -327,10 +343,10 @@ def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState
             logs = logs or {}
             row = {
                 "epoch": epoch + 1,
-                "loss": _as_float(logs.get("loss")),
-                "accuracy": _as_float(logs.get("accuracy")),
-                "val_loss": _as_float(logs.get("val_loss")),
-                "val_accuracy": _as_float(logs.get("val_accuracy")),
+                "loss": _value(logs, "loss"),
+                "accuracy": _value(logs, "accuracy"),
+                "val_loss": _value(logs, "val_loss"),
+                "val_accuracy": _value(logs, "val_accuracy"),
                 "seconds": time.perf_counter() - self.epoch_started,
             }
             history.append(row)
@@ -377,14 +393,22 @@ def _now() -> str:
 # --- training ----------------------------------------------------------------------------
 
 def train(config: TrainConfig, out: Path | str | None = None,
-          observer: TrainingObserver | None = None) -> TrainResult:
+          observer: TrainingObserver | None = None,
+          distribution: Distribution | None = None) -> TrainResult:
     """Train ``config`` into a new run directory (``out``, default a new one under
     MNIST_HOME/runs) and return it. Raises before writing anything when the model, data or
-    destination is bad."""
+    destination is bad. ``distribution`` trains on several devices or workers (see
+    mnistcli.distribute); only the chief publishes the run."""
     observer = observer or TrainingObserver()
     _check_config(config)
     spec = models.get_model_spec(config.model)
-    data = load_dataset(config.data_dir, validation=config.validation)
+    loaded = load_training_data(config.dataset, config.data_dir, config.validation,
+                                config.seed)
+    data = loaded.splits
+    from mnistcli.distribute import make_plan
+
+    plan = make_plan(distribution)
+    observer.on_devices(plan.description())
     final = Path(out).expanduser() if out is not None else new_run_path(spec.name)
     record = {
         "format": RUN_FORMAT,
@@ -394,23 +418,41 @@ def train(config: TrainConfig, out: Path | str | None = None,
         "status": None,
         "hyperparameters": _jsonable(config.hyperparameters()),
         "seed": config.seed,
-        "data": {
-            "dataset": DEFAULT_DATASET,
-            "dir": str(resolve_data_dir(config.data_dir).resolve()),
-            "digests": data_digests(config.data_dir),
-            "images": {split: len(part) for split, part in data.items()},
-        },
+        "data": loaded.record(),
+        "class_names": list(loaded.class_names),
+        "preprocessing": loaded.preprocessing,
         "versions": None,
         "started": _now(),
         "resumed": [],
         "finished": None,
     }
+    if not plan.is_chief:
+        # a multi-worker run's other workers train alongside the chief and write nothing
+        # into the user's runs: their copy goes to a scratch directory, then away
+        with tempfile.TemporaryDirectory(prefix="mnist-worker-") as scratch:
+            _seed_everything(config.seed + plan.worker_index)
+            with plan.strategy.scope():
+                model = spec.build(loaded.num_classes)
+            record = _train_into(Path(scratch), model, config, data, record, [], observer,
+                                 replacing=False, plan=plan)
+        return TrainResult(run=RunInfo(path=final, source="worker", record=record),
+                           record=record, published=False)
     with building_run(final) as partial:
-        _seed_everything(config.seed)
-        model = spec.build(get_dataset(DEFAULT_DATASET).num_classes)
+        # weights start from the seed (a multi-worker run broadcasts the chief's);
+        # shuffles and augmentation differ per worker
+        _seed_everything(config.seed + plan.worker_index)
+        with _scope(plan):
+            model = spec.build(loaded.num_classes)
         record = _train_into(partial, model, config, data, record, [], observer,
-                             replacing=False)
+                             replacing=False, plan=plan)
     return TrainResult(run=load_run(final), record=record)
+
+
+def _scope(plan: Plan | None):
+    """The strategy's scope for building and compiling a model (none on one device)."""
+    if plan is None or plan.strategy is None:
+        return contextlib.nullcontext()
+    return plan.strategy.scope()
 
 
 def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
@@ -430,10 +472,12 @@ def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
                        "nothing to resume (ask for more epochs to train further)")
     _check_config(config)
     models.get_model_spec(config.model)
-    data = load_dataset(config.data_dir, validation=config.validation)
+    loaded = load_training_data(config.dataset, config.data_dir, config.validation,
+                                config.seed)
+    data = loaded.splits
     recorded_digests = (record.get("data") or {}).get("digests")
-    if recorded_digests and data_digests(config.data_dir) != recorded_digests:
-        raise RunError(f"the data in {resolve_data_dir(config.data_dir)} differs from the "
+    if recorded_digests and loaded.digests != recorded_digests:
+        raise RunError(f"the data in {loaded.directory} differs from the "
                        f"data {run.path.name} was trained on (SHA-256 mismatch)")
     record["hyperparameters"] = _jsonable(config.hyperparameters())
     record["resumed"] = [*record.get("resumed", []), _now()]
@@ -450,10 +494,17 @@ def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
 
 def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: dict,
                 history: list[dict[str, float]], observer: TrainingObserver,
-                replacing: bool) -> dict[str, Any]:
+                replacing: bool, plan: Plan | None = None) -> dict[str, Any]:
     """Fit ``model`` from epoch ``len(history)`` on, then write the run's four files into
     ``partial``; returns the finished record."""
-    parameters = _fit(model, config, data, history, observer, record["name"], replacing)
+    parameters = _fit(model, config, data, history, observer, record["name"], replacing,
+                      plan)
+    if plan is not None and plan.distributed:
+        record["distribution"] = plan.summary
+        if not plan.is_chief:
+            return record  # the chief tests, converts and writes the run
+        # tested, saved and converted as a plain single-device model
+        model = _undistributed_copy(model, config)
     test = data["test"]
     with stdout_to_stderr():
         observer.on_phase("testing")
@@ -490,18 +541,42 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
 
 
 def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]],
-         observer: TrainingObserver, run_name: str, replacing: bool) -> int:
+         observer: TrainingObserver, run_name: str, replacing: bool,
+         plan: Plan | None = None) -> int:
     """Train until ``config.epochs`` or the first Ctrl-C, appending a row to ``history``
     per completed epoch and leaving the weights of the last completed one; returns the
     model's parameter count."""
+    from mnistcli import distribute
+
     keras, tf = import_keras()
     initial_epoch = len(history)
     augmenter = models.make_augmenter(config.augment)
     num_classes = int(model.outputs[0].shape[-1])
-    train_data, validation_data = _datasets(tf, data, config, augmenter, num_classes)
-    steps = _steps_per_epoch(len(data["train"]), config)
+    distributed = plan is not None and plan.distributed
+    fit_options: dict[str, Any] = {}
+    if distributed:
+        steps = distribute.global_steps(len(data["train"]), config.batch_size, plan.replicas,
+                                        config.max_steps)
+        prepare = _batch_preparer(tf, config, augmenter, num_classes)
+        train_data, validation_data, validation_steps = distribute.distributed_datasets(
+            tf, plan, data, config, prepare, steps)
+        fit_options = {"steps_per_epoch": steps,
+                       "validation_steps": validation_steps or None}
+    else:
+        train_data, validation_data = _datasets(tf, data, config, augmenter, num_classes)
+        steps = _steps_per_epoch(len(data["train"]), config)
     if not model.compiled:
-        _compile(keras, model, _make_optimizer(config, steps), config)
+        with _scope(plan):
+            if distributed:
+                optimizer, rate, warmup = distribute.make_optimizer(config, steps,
+                                                                    plan.replicas)
+                plan.summary = plan.record(config.batch_size, rate, warmup)
+            else:
+                optimizer = _make_optimizer(config, steps)
+            _compile(keras, model, optimizer, config)
+    multi_worker = distributed and plan.kind == "multi-worker"
+    if multi_worker:
+        _build_before_fit(tf, model, plan, prepare, data["train"], config.batch_size)
     parameters = int(model.count_params())
     state = _InterruptState()
     callback = _progress_callback(keras, observer, state, history)
@@ -509,10 +584,19 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
                             initial_epoch=initial_epoch, steps_per_epoch=steps,
                             parameters=parameters)
     with stdout_to_stderr(), _sigint_stops_training(state, observer), \
-            warnings.catch_warnings():
+            warnings.catch_warnings(), distribute.keras_multi_worker_fix(multi_worker):
         warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
-        model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                  initial_epoch=initial_epoch, callbacks=[callback], verbose=0)
+        try:
+            model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                      initial_epoch=initial_epoch, callbacks=[callback], verbose=0,
+                      **fit_options)
+        except distribute.lost_worker_errors(tf) as exc:
+            if not distributed or plan.workers < 2:
+                raise
+            raise DistributionError(
+                "distributed training stopped: another worker of the cluster failed or "
+                f"cannot be reached ({type(exc).__name__}: {distribute.error_reason(exc)}); "
+                "nothing was published") from None
     observer.on_train_end()
     if len(history) == initial_epoch and state.requested:
         raise TrainingInterrupted(
@@ -521,6 +605,34 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
     if callback.partial_epoch:
         callback.restore_last_epoch()
     return parameters
+
+
+def _build_before_fit(tf, model, plan: Plan, prepare, train, batch_size: int) -> None:
+    """Build the optimizer and metrics from a local sample batch. Keras (3.15) would
+    build them from the first distributed batch, reduced across replicas as a tuple,
+    which MultiWorkerMirroredStrategy cannot reduce; built here, fit skips that step."""
+    images = tf.constant(train.images[:batch_size])
+    labels = tf.constant(train.labels[:batch_size])
+    with plan.strategy.scope():
+        model._symbolic_build(data_batch=prepare(images, labels, False))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def _undistributed_copy(model, config: TrainConfig):
+    """A plain (single-device) copy of a model trained under a strategy, with its weights
+    and optimizer state, so testing, saving, conversion and --resume work as for any run."""
+    keras, _tf = import_keras()
+    to_numpy = keras.ops.convert_to_numpy
+    plain = models.get_model_spec(config.model).build(int(model.outputs[0].shape[-1]))
+    plain.set_weights([to_numpy(weight) for weight in model.weights])
+    optimizer = model.optimizer.__class__.from_config(model.optimizer.get_config())
+    _compile(keras, plain, optimizer, config)
+    optimizer.build(plain.trainable_variables)
+    if len(optimizer.variables) == len(model.optimizer.variables):
+        for target, source in zip(optimizer.variables, model.optimizer.variables,
+                                  strict=True):
+            target.assign(to_numpy(source))
+    return plain
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

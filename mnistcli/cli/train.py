@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import DataDirOption, QuietOption, ValidationOption, err_console
+from mnistcli.cli.common import QuietOption, ValidationOption, err_console
+from mnistcli.cli.download import DatasetOption
 from mnistcli.cli.output import JsonOption, emit, emit_json
-from mnistcli.datasets import DEFAULT_VALIDATION
+from mnistcli.datasets import DEFAULT_DATASET, DEFAULT_VALIDATION
 from mnistcli.models import DEFAULT_MODEL, MODELS
 
 # What a shell reports for a process stopped by SIGINT (128 + 2): scripts see that the
@@ -38,6 +39,9 @@ def _make_observer(quiet: bool):
             self.live = err_console.is_terminal
             self.progress = None
             self.epochs = 0
+
+        def on_devices(self, description):
+            err_console.print(description, markup=False, soft_wrap=True)
 
         def on_train_begin(self, *, run_name, epochs, initial_epoch, steps_per_epoch,
                            parameters):
@@ -118,6 +122,7 @@ def _summary_table(result) -> None:
     epochs = f"{record['epochs_completed']} of {record['hyperparameters']['epochs']}"
     rows = [
         ("model", record["model"]),
+        ("dataset", (record.get("data") or {}).get("dataset") or "mnist"),
         ("status", f"[{colour}]{status}[/]"),
         ("epochs", epochs),
         ("test accuracy", f"{metrics['test_accuracy']:.2%}"),
@@ -146,6 +151,7 @@ ModelOption = Annotated[
 
 def command(
     model: ModelOption = None,
+    dataset: DatasetOption = DEFAULT_DATASET,
     epochs: Annotated[int | None, typer.Option(
         "--epochs", "-e", min=1, help="Epochs [default: the model's recipe].")] = None,
     batch_size: Annotated[int | None, typer.Option(
@@ -160,7 +166,13 @@ def command(
         "--seed", help="Random seed: the same seed on the same data gives the same "
         "weights.")] = 0,
     validation: ValidationOption = DEFAULT_VALIDATION,
-    data: DataDirOption = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", metavar="DIR",
+        help="Train on your own data: a directory holding four MNIST-format IDX files "
+        "(labels of --dataset's classes), or a folder of images DIR/<class name>/*.png|jpg "
+        "(classes from the folder names; 10% of each class held out for validation and "
+        "10% for test, chosen with --seed) [default: the --dataset's files in "
+        "MNIST_HOME/datasets].", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="DIR",
         help="Run directory to create [default: MNIST_HOME/runs/<UTC time>-<model>].",
@@ -173,6 +185,20 @@ def command(
     max_steps: Annotated[int | None, typer.Option(
         "--max-steps", min=1, hidden=True,
         help="Train at most N batches per epoch (quick checks).")] = None,
+    distribute: Annotated[str | None, typer.Option(
+        "--distribute", metavar="STRATEGY",
+        help="Train on several devices: mirrored (all visible GPUs, or --cpu-replicas) or "
+        "multi-worker (the cluster in TF_CONFIG; the chief writes the run). --batch-size "
+        "is then per replica and the learning rate is scaled by the replicas, with "
+        "warm-up; see docs/scaling.md.", show_default=False)] = None,
+    cpu_replicas: Annotated[int | None, typer.Option(
+        "--cpu-replicas", metavar="N", min=1,
+        help="With --distribute mirrored: split the CPU into N logical devices (the "
+        "multi-device path without GPUs).", show_default=False)] = None,
+    device: Annotated[str | None, typer.Option(
+        "--device", metavar="cpu|gpu",
+        help="cpu: ignore GPUs; gpu: fail unless TensorFlow sees one [default: GPUs when "
+        "there are any].", show_default=False)] = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -204,14 +230,27 @@ def command(
         if changed:
             raise typer.BadParameter(
                 f"{', '.join(changed)} cannot change when resuming a run", param_hint="--resume")
+        if distribute is not None or cpu_replicas is not None:
+            raise typer.BadParameter("a run resumes on one device", param_hint="--resume")
         result = training.resume(resume, observer=observer, epochs=epochs, data_dir=data)
     else:
+        from mnistcli.distribute import Distribution
+
+        distribution = Distribution(strategy=distribute, cpu_replicas=cpu_replicas,
+                                    device=device)
+        distribution.check()
         config = training.make_config(
             model or DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, seed=seed,
-            validation=validation, data_dir=data, max_steps=max_steps)
-        result = training.train(config, out=out, observer=observer)
+            validation=validation, data_dir=data, max_steps=max_steps, dataset=dataset)
+        result = training.train(config, out=out, observer=observer,
+                                distribution=distribution)
 
+    if not result.published:
+        # a multi-worker run's other worker: the chief prints and publishes the run
+        if not quiet:
+            err_console.print("Done: the chief worker writes the run.", markup=False)
+        return
     if not quiet:
         _summary_table(result)
     if as_json:
