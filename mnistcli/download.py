@@ -206,14 +206,14 @@ def download_dataset(
     backoff: float = DEFAULT_BACKOFF,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> DownloadResult:
-    """Make sure ``directory`` (default ``MNIST_HOME/datasets/<name>``) holds the dataset's
-    four files, verified. ``from_dir`` copies from a local directory instead of mirrors.
+    """Make sure ``directory`` (default ``MNIST_HOME/datasets/<name>``; the EMNIST datasets
+    share ``emnist``) holds the dataset's files, verified. ``from_dir`` copies from a local directory instead of mirrors.
 
     Raises DownloadError, naming every source tried and why it failed, when a file cannot
     be obtained from any of them.
     """
     spec = dataset if isinstance(dataset, DatasetSpec) else get_dataset(dataset)
-    target = Path(directory) if directory is not None else dataset_dir(spec.name)
+    target = Path(directory) if directory is not None else dataset_dir(spec.directory_name)
     progress = progress or DownloadProgress()
     if from_dir is not None:
         from_dir = expand_user(from_dir)

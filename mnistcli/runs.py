@@ -96,6 +96,39 @@ class RunInfo:
     def test_accuracy(self) -> float | None:
         return self.metrics.get("test_accuracy")
 
+    @property
+    def dataset(self) -> str:
+        """The dataset it was trained on ("images" for a folder of your own; MNIST for
+        records older than datasets and for bare model files)."""
+        return (self.record.get("data") or {}).get("dataset") or "mnist"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Its classes' names, in output order: recorded by `mnist train`, else MNIST's
+        digits (older records, bare model files)."""
+        names = self.record.get("class_names")
+        if names:
+            return tuple(str(name) for name in names)
+        from mnistcli.datasets import DATASETS
+
+        spec = DATASETS.get(self.dataset)
+        return spec.class_names if spec is not None else tuple(str(d) for d in range(10))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def preprocessing(self) -> str:
+        """How pictures are prepared for it (DatasetSpec.preprocessing): "mnist" unless the
+        record says otherwise."""
+        return self.record.get("preprocessing") or "mnist"
+
+    @property
+    def digits(self) -> bool:
+        """Whether its classes are the ten digits (then outputs need no class names)."""
+        return self.class_names == tuple(str(d) for d in range(10))
+
     def output_dir(self) -> Path:
         """Where commands put what they make from this model unless told otherwise: the
         run directory, or the model file's directory; for the shipped model, which lives
@@ -121,6 +154,7 @@ class RunInfo:
             "name": self.name,
             "path": str(self.path),
             "model": self.model,
+            "dataset": self.dataset,
             "status": self.status,
             "test_accuracy": self.test_accuracy,
             "epochs_completed": self.record.get("epochs_completed"),

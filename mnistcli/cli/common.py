@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from typer.completion import completion_init
 
+from mnistcli.cli import completers
+
 # The app has no --install-completion option, so typer would not register its shell
 # completion classes; without them `_MNIST_COMPLETE=complete_bash mnist` fails.
 completion_init()
@@ -86,6 +88,17 @@ DataDirOption = Annotated[
         "[default: MNIST_HOME/datasets/mnist].",
         show_default=False,
     ),
+]
+def _dataset_help() -> str:
+    from mnistcli.datasets import DATASETS
+
+    return f"Which dataset: {', '.join(DATASETS)} (see `mnist datasets`)."
+
+
+DatasetOption = Annotated[
+    str,
+    typer.Option("--dataset", "-d", metavar="NAME", autocompletion=completers.datasets,
+                 help=_dataset_help()),
 ]
 SplitOption = Annotated[
     str,

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from mnistcli.cli import completers
-from mnistcli.cli.common import QuietOption, err_console
+from mnistcli.cli.common import DatasetOption, QuietOption, err_console
 from mnistcli.cli.output import JsonOption, emit, emit_json
-from mnistcli.datasets import DATASETS, DEFAULT_DATASET
+from mnistcli.datasets import DEFAULT_DATASET
 from mnistcli.download import SKIPPED, DownloadProgress, download_dataset
 
 
@@ -70,11 +69,6 @@ class RichDownloadProgress(DownloadProgress):
         err_console.print(message, markup=False)
 
 
-DatasetOption = Annotated[
-    str,
-    typer.Option("--dataset", "-d", metavar="NAME", autocompletion=completers.datasets,
-                 help=f"Which dataset: {', '.join(DATASETS)}."),
-]
 MirrorOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -108,7 +102,10 @@ def command(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Download a dataset's four files, verify their SHA-256 and print the directory.
+    """Download a dataset's files, verify their SHA-256 and print the directory.
+
+    Most datasets are four IDX files; the EMNIST ones share one zip (`emnist`). See
+    `mnist datasets` for the list.
 
     Files already present and verified are skipped; an interrupted download resumes. A
     progress bar goes to stderr; stdout gets the dataset directory (one line), or a JSON

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import QuietOption, ValidationOption, err_console
-from mnistcli.cli.download import DatasetOption
+from mnistcli.cli.common import DatasetOption, QuietOption, ValidationOption, err_console
 from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.datasets import DEFAULT_DATASET, DEFAULT_VALIDATION
 from mnistcli.models import DEFAULT_MODEL, MODELS
