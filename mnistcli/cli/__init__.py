@@ -64,7 +64,6 @@ class MnistGroup(TyperGroup):
         # keep the order above rather than alphabetical
         return [name for name in COMMANDS if name in self.commands]
 
-    def invoke(self, ctx):
     def make_context(self, *args, **kwargs):
         try:
             return super().make_context(*args, **kwargs)
@@ -72,6 +71,7 @@ class MnistGroup(TyperGroup):
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
