@@ -33,13 +33,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mnistcli.components import components as component_boxes
 from mnistcli.components import label as label_components
 from mnistcli.errors import ImageError
 from mnistcli.preprocess import ink_map, normalise_ink, to_grey
 
+# Probabilities in records: six decimals (as single-digit prediction records).
+RECORD_DECIMALS = 6
 # Ink at or above this level (the ink map is 0 on the background, 1 at full ink) makes
 # the binary image the components come from.
 INK_LEVEL = 0.2
@@ -103,6 +105,7 @@ class DigitReading:
     digit: int
     probabilities: np.ndarray = field(repr=False, compare=False)
     confidence: float = 0.0
+    pixels: np.ndarray | None = field(default=None, repr=False, compare=False)  # 28x28
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,19 @@ class NumberReading:
     def confidence(self) -> float:
         """The lowest digit confidence (0 when there are no digits)."""
         return min((d.confidence for d in self.digits), default=0.0)
+
+    def record(self) -> dict:
+        """JSON-ready: ``number``, ``confidence`` (the lowest digit's) and per digit its
+        ``box`` [x, y, w, h], ``digit``, ``confidence`` and ten ``probabilities``."""
+        return {
+            "number": self.number,
+            "confidence": round(self.confidence, RECORD_DECIMALS),
+            "digits": [{"box": list(d.box), "digit": d.digit,
+                        "confidence": round(d.confidence, RECORD_DECIMALS),
+                        "probabilities": [round(float(p), RECORD_DECIMALS)
+                                          for p in d.probabilities]}
+                       for d in self.digits],
+        }
 
 
 @dataclass
@@ -442,5 +458,26 @@ def read_number(image: Image.Image | np.ndarray, predictor, name: str = "image"
     for digit_box, row in zip(boxes, probabilities, strict=True):
         best = int(np.argmax(row))
         digits.append(DigitReading(digit_box.box, best, np.asarray(row, dtype=np.float32),
-                                   float(row[best])))
+                                   float(row[best]), digit_box.pixels))
     return NumberReading("".join(str(d.digit) for d in digits), digits)
+
+
+def picture_with_boxes(image: Image.Image | np.ndarray, reading: NumberReading,
+                       max_width: int = 96, name: str = "image") -> np.ndarray:
+    """The picture's ink (white on black, as the model sees ink) with each digit's box
+    drawn in red, scaled to at most ``max_width`` pixels wide: uint8 (H, W, 3)."""
+    ink = _ink_of(image, name)
+    height, width = ink.shape
+    scale = min(1.0, max_width / width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(ink, mode="F").resize(size, Image.Resampling.BOX)
+    grey = np.rint(np.clip(np.asarray(small), 0, 1) * 255).astype(np.uint8)
+    picture = Image.fromarray(np.repeat(grey[..., None], 3, axis=2), mode="RGB")
+    draw = ImageDraw.Draw(picture)
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        left, top = int(x * scale), int(y * scale)
+        right = max(left, int(math.ceil((x + w) * scale)) - 1)
+        bottom = max(top, int(math.ceil((y + h) * scale)) - 1)
+        draw.rectangle([left, top, right, bottom], outline=(255, 0, 0))
+    return np.asarray(picture)

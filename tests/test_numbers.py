@@ -260,3 +260,40 @@ def test_without_a_predictor_a_wide_blob_is_cut_at_its_thinnest(predictor):
     left, right = glyph(0, 2), glyph(0, 5)
     picture = number_picture([left, right], gaps=[touching(left, right)])
     assert len(segment_digits(picture)) == 2
+
+
+# ---------------------------------------------------------------- mnist predict --number
+
+
+def test_predict_number_cli(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mnistcli.cli import app
+
+    number_picture([glyph(d, d) for d in (8, 0, 3)]).save(tmp_path / "a.png")
+    number_picture([glyph(d, d) for d in (5, 1)], invert=True).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_bytes(b"not a picture")
+    result = CliRunner().invoke(app, ["predict", "--number", "--quiet",
+                                      str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(path, number) for path, number, _confidence in lines] == [
+        (str(tmp_path / "a.png"), "803"), (str(tmp_path / "b.png"), "51")]
+    assert all(0.5 < float(confidence) <= 1 for _p, _n, confidence in lines)
+
+    result = CliRunner().invoke(app, ["predict", "--number", "--json", "--quiet",
+                                      str(tmp_path / "a.png"), str(tmp_path / "c.png")])
+    assert result.exit_code == 1  # c.png is not a picture; a.png is still read
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["number"] == "803"
+    assert [d["digit"] for d in record["digits"]] == [8, 0, 3]
+    assert record["confidence"] == min(d["confidence"] for d in record["digits"])
+    for digit in record["digits"]:
+        assert len(digit["box"]) == 4 and len(digit["probabilities"]) == 10
+
+    result = CliRunner().invoke(app, ["predict", "--number", "--show", "--quiet",
+                                      str(tmp_path / "a.png")])
+    assert result.exit_code == 0
+    assert "803" in result.output

@@ -84,6 +84,56 @@ def _table_columns(show: bool) -> list[Column]:
     return columns
 
 
+def _predict_numbers(paths: list[str], predictor, fmt: Format, show: bool,
+                     quiet: bool) -> None:
+    """``--number``: mnistcli.numbers.read_number on each image, through the output layer
+    (path, number, lowest digit confidence)."""
+    from mnistcli.errors import ImageError
+    from mnistcli.numbers import picture_with_boxes, read_number
+    from mnistcli.predicting import expand_sources
+    from mnistcli.preprocess import load_image
+
+    failures = answered = 0
+
+    def records():
+        nonlocal failures, answered
+        for source, error in expand_sources(paths):
+            name = str(source)
+            try:
+                if error is not None:
+                    raise error
+                image = load_image(source, name=name)
+                reading = read_number(image, predictor, name)
+            except ImageError as exc:
+                failures += 1
+                typer.echo(f"Error: {exc}", err=True)
+                continue
+            answered += 1
+            if show:
+                from mnistcli.cli.terminal import color_enabled, digit_lines, draw_blocks
+
+                color = color_enabled(err_console)
+                overview = picture_with_boxes(image, reading)
+                if not color:
+                    overview = overview.max(axis=2) // 2 + overview.min(axis=2) // 2
+                draw_blocks(err_console, [digit_lines(overview, color)], [
+                    f"{name}: {reading.number or '(no digits)'}"])
+                if reading.digits:
+                    draw_blocks(err_console, [digit_lines(d.pixels, color)
+                                              for d in reading.digits], [
+                        f"{d.digit} ({d.confidence:.1%})" for d in reading.digits])
+            yield {"path": name, **reading.record()}
+
+    columns = [Column("path"), Column("number"),
+               Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
+    output_rows(records(), columns, fmt, json_lines=True)
+    if failures:
+        if answered and not quiet:
+            err_console.print(f"{failures} of {failures + answered} images failed",
+                              markup=False)
+        raise typer.Exit(1)
+
+
 def command(
     paths: Annotated[list[str], typer.Argument(
         metavar="PATH",
@@ -106,6 +156,11 @@ def command(
     show: Annotated[bool, typer.Option(
         "--show", help="Draw each preprocessed 28x28 digit (what the model sees) next to "
         "its answer; when stdout is not a terminal the drawings go to stderr.")] = False,
+    number: Annotated[bool, typer.Option(
+        "--number", help="Each image holds a whole number (digits side by side: a ZIP "
+        "code, a meter reading): print the number and its least confident digit's "
+        "confidence; --json adds each digit's box [x, y, w, h], digit and probabilities; "
+        "--show draws the boxes found.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Predict the digit in each image.
@@ -134,6 +189,9 @@ def command(
     if not quiet:
         err_console.print(_describe_model(run, predictor), markup=False, soft_wrap=True)
 
+    if number:
+        _predict_numbers(paths, predictor, fmt, show, quiet)
+        return
     from mnistcli.predicting import predict_sources
 
     k = top if top is not None else (TERMINAL_TOP if fmt is Format.TABLE else 1)
