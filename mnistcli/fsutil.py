@@ -73,8 +73,9 @@ def _naming(exc: OSError, final: Path, name: str | None = None) -> OSError:
     return type(exc)(exc.errno, exc.strerror or str(exc), name or str(final))
 
 
-def not_a_directory(path: Path) -> Path | None:
+def not_a_directory(path: Path | str) -> Path | None:
     """The first of ``path`` and its parents that exists but is not a directory."""
+    path = Path(path)
     for candidate in (path, *path.parents):
         if candidate.exists() or candidate.is_symlink():
             return None if candidate.is_dir() else candidate
@@ -164,7 +165,7 @@ def scratch_directory(final: Path | str, name: str | None = None) -> Path:
     renamed into place), with the mode any new directory gets. ``name`` fixes its name
     (one left behind by a killed process is cleared first); default: a fresh one."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(final.parent)
     if name is None:
         scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part",
                                         dir=final.parent))

@@ -31,9 +31,9 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from typer.testing import CliRunner
 
-from mnistcli.cli import app
+from mnistcli.cli import app, describe_os_error
 from mnistcli.errors import DataError, ImageError, MnistError, OutputError, RunError
-from mnistcli.fsutil import atomic_path, make_directory, save_png
+from mnistcli.fsutil import atomic_output, atomic_path, make_directory, save_png
 from mnistcli.idx import parse_idx, read_idx
 from mnistcli.pictures import MAX_PICTURE_PIXELS, comparison_picture, digit_grid, enlarge
 from mnistcli.preprocess import load_image, preprocess
@@ -223,6 +223,13 @@ def test_a_directory_under_a_file_is_named(tmp_path):
     with pytest.raises(OutputError, match=f"^{blocker} is not a directory$"):
         with atomic_path(blocker / "x.png"):
             pass
+    with pytest.raises(OutputError, match=f"^{blocker} is not a directory"):
+        with atomic_output(blocker / "export"):
+            pass
+    # an OSError from elsewhere reaches the CLI boundary, which names the file in the way
+    for error in (FileExistsError(17, "File exists", str(blocker)),
+                  NotADirectoryError(20, "Not a directory", str(blocker / "a" / "b"))):
+        assert describe_os_error(error) == f"{blocker} is not a directory"
     assert blocker.read_text() == "keep me"
 
 

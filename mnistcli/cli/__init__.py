@@ -141,8 +141,11 @@ def describe_os_error(exc: OSError) -> str:
     when a directory cannot be made because a file is there."""
     from mnistcli.fsutil import not_a_directory
 
-    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename:
-        blocker = not_a_directory(os.fsdecode(exc.filename))
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and isinstance(exc.filename, (str, bytes)):
+        try:
+            blocker = not_a_directory(os.fsdecode(exc.filename))
+        except (OSError, ValueError):
+            blocker = None
         if blocker is not None:
             return f"{blocker} is not a directory"
     where = f": {os.fsdecode(exc.filename)}" if isinstance(exc.filename, (str, bytes)) else ""
