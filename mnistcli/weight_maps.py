@@ -301,8 +301,17 @@ def _draw_section(section: MapSet):
         draw.rectangle((x - 1, y + label_h - 1, x + cell_w, y + label_h + cell_h),
                        outline=FRAME_COLOUR)
 
-    # colour bar: the shared scale, with ticks at its ends, its middle and zero
-    bar_top = top + rows * row_h + 22
+    _draw_colour_bar(canvas, draw, section, top + rows * row_h + 22, tick_font)
+    return canvas
+
+
+def _draw_colour_bar(canvas, draw, section: MapSet, bar_top: int, tick_font) -> None:
+    """The shared colour scale under a section's maps, centred, with a caption above and
+    ticks at its ends, its middle and zero."""
+    from PIL import Image
+
+    bar_w, bar_h = COLOUR_BAR_PX
+    width_px = canvas.width
     bar_left = (width_px - bar_w) // 2
     low = -section.limit if section.diverging else 0.0
     ramp = np.linspace(-1 if section.diverging else 0, 1, bar_w)
@@ -323,7 +332,6 @@ def _draw_section(section: MapSet):
         text_w = _text_size(draw, text, tick_font)[0]
         draw.text((x - text_w // 2, bar_top + bar_h + 6), text, fill=TEXT_COLOUR,
                   font=tick_font)
-    return canvas
 
 
 def render(sections: list[MapSet], heading: str | None = None):
