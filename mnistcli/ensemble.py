@@ -24,6 +24,7 @@ from mnistcli.errors import ModelError
 
 # How an ensemble's path reads: the members' paths joined by this.
 PATH_SEPARATOR = " + "
+ENSEMBLE_FILE = "ensemble.tflite"  # what `mnist export R1 R2` writes by default
 
 
 class EnsemblePredictor:
@@ -114,11 +115,12 @@ EXPORT_TOLERANCE = 1e-4
 
 
 def export_ensemble(runs: Sequence, out: Path | str, check_images: np.ndarray | None = None,
-                    calibrate: bool = True) -> dict:
+                    calibrate: bool = True, test=None) -> dict:
     """Write one .tflite averaging the runs' models (each with its run's temperature when
     ``calibrate``), atomically at ``out``. With ``check_images`` (uint8), the file's
     answers are compared with the members' own predictors averaged (ModelError beyond
-    EXPORT_TOLERANCE). Returns a record: path, size_bytes, members, max_difference."""
+    EXPORT_TOLERANCE). With ``test`` (a dataset split), the file's accuracy on it is
+    measured. Returns a record: path, size_bytes, members, max_difference, accuracy."""
     from mnistcli.calibration import run_temperature
     from mnistcli.fsutil import atomic_output
     from mnistcli.inference import load_predictor
@@ -141,7 +143,12 @@ def export_ensemble(runs: Sequence, out: Path | str, check_images: np.ndarray | 
             if not difference <= EXPORT_TOLERANCE:
                 raise ModelError(f"the averaging model disagrees with its members' average "
                                  f"(max difference {difference:.2g})")
+        accuracy = None
+        if test is not None and len(test):
+            probabilities = load_predictor(built).predict_proba(test.images)
+            accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
         size = built.stat().st_size
-    return {"format": "tflite", "path": str(out), "size_bytes": size,
+    return {"format": "tflite", "path": str(out), "size_bytes": size, "quantize": None,
+            "accuracy": accuracy, "accuracy_split": "test" if accuracy is not None else None,
             "members": [str(run.path) for run in runs], "temperatures": temperatures,
             "max_difference": difference}

@@ -118,18 +118,37 @@ class NumberReading:
         """The lowest digit confidence (0 when there are no digits)."""
         return min((d.confidence for d in self.digits), default=0.0)
 
-    def record(self) -> dict:
+    def record(self, min_confidence: float | None = None) -> dict:
         """JSON-ready: ``number``, ``confidence`` (the lowest digit's) and per digit its
-        ``box`` [x, y, w, h], ``digit``, ``confidence`` and ten ``probabilities``."""
-        return {
+        ``box`` [x, y, w, h], ``digit``, ``confidence`` and ten ``probabilities``.
+
+        With ``min_confidence`` the record and each digit also say whether they were
+        ``rejected``: the number is rejected (``number`` None) when any digit's
+        confidence is below the threshold, as `mnist predict --min-confidence` does for
+        single digits (mnistcli.predicting.Prediction.record)."""
+        def rejected(confidence: float) -> bool:
+            return (min_confidence is not None
+                    and round(confidence, RECORD_DECIMALS) < min_confidence)
+
+        digits = []
+        for d in self.digits:
+            entry = {"box": list(d.box), "digit": d.digit,
+                     "confidence": round(d.confidence, RECORD_DECIMALS),
+                     "probabilities": [round(float(p), RECORD_DECIMALS)
+                                       for p in d.probabilities]}
+            if min_confidence is not None:
+                entry["rejected"] = rejected(d.confidence)
+            digits.append(entry)
+        record = {
             "number": self.number,
             "confidence": round(self.confidence, RECORD_DECIMALS),
-            "digits": [{"box": list(d.box), "digit": d.digit,
-                        "confidence": round(d.confidence, RECORD_DECIMALS),
-                        "probabilities": [round(float(p), RECORD_DECIMALS)
-                                          for p in d.probabilities]}
-                       for d in self.digits],
+            "digits": digits,
         }
+        if min_confidence is not None:
+            record["rejected"] = any(entry["rejected"] for entry in digits)
+            if record["rejected"]:
+                record["number"] = None
+        return record
 
 
 @dataclass

@@ -42,3 +42,21 @@ def test_failed_inputs_are_errors_not_rejections():
     failed = Prediction("bad.png", error=ImageError("bad.png: not an image"))
     assert failed.record(min_confidence=0.9) == {"path": "bad.png",
                                                  "error": "bad.png: not an image"}
+
+
+def test_a_number_is_rejected_when_any_digit_is():
+    from mnistcli.numbers import DigitReading, NumberReading
+
+    def digit(value: int, confidence: float) -> DigitReading:
+        probabilities = np.full(10, (1 - confidence) / 9, dtype=np.float32)
+        probabilities[value] = confidence
+        return DigitReading((0, 0, 10, 20), value, probabilities, confidence)
+
+    reading = NumberReading("407", [digit(4, 0.99), digit(0, 0.6), digit(7, 0.95)])
+    record = reading.record(min_confidence=0.9)
+    assert record["rejected"] is True and record["number"] is None
+    assert [d["rejected"] for d in record["digits"]] == [False, True, False]
+    assert record["confidence"] == 0.6
+    sure = reading.record(min_confidence=0.5)
+    assert sure["rejected"] is False and sure["number"] == "407"
+    assert "rejected" not in reading.record()

@@ -26,6 +26,7 @@ COMMANDS = (
     "inspect",
     "train",
     "evaluate",
+    "calibrate",
     "predict",
     "runs",
     "models",

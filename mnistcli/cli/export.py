@@ -28,16 +28,18 @@ def _accuracy(value: float | None) -> str:
 
 
 def command(
-    run: Annotated[str | None, typer.Argument(
-        metavar="[RUN]", autocompletion=completers.runs,
-        help="Run directory or .keras model file. Default: what is piped on stdin, else "
+    runs: Annotated[list[str] | None, typer.Argument(
+        metavar="[RUN]...", autocompletion=completers.runs,
+        help="Run directory or .keras model file; several make one tflite model that "
+        "averages their probabilities (an ensemble). Default: what is piped on stdin, else "
         "the latest run.", show_default=False)] = None,
     format_name: Annotated[str, typer.Option(
         "--format", "-f", metavar="FORMAT", autocompletion=completers.export_formats,
         help=f"One of: {FORMAT_HELP}.")] = "tflite",
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="PATH",
-        help="File or directory to write [default: RUN/export/<format's name>].",
+        help="File or directory to write [default: RUN/export/<format's name>; for "
+        "several runs ./ensemble.tflite].",
         show_default=False)] = None,
     quantize: Annotated[str | None, typer.Option(
         "--quantize", metavar="int8",
@@ -53,12 +55,20 @@ def command(
     is there); with --quantize int8 it reports both the int8 and the float model's.
     Whatever fails, nothing is left half-written.
 
+    Several runs are exported as one tflite model holding all of them and averaging
+    their probabilities (each with its `mnist calibrate` temperature), so predict and
+    serve load one file; its answers are checked against the models' own.
+
     Example: mnist export RUN --quantize int8 --out int8.tflite
     """
     from mnistcli.export import default_destination, export_model, get_format
     from mnistcli.runs import resolve_run
 
     fmt = get_format(format_name)  # an unknown format fails before anything is loaded
+    if runs and len(runs) > 1:
+        _export_ensemble(runs, fmt.name, out, quantize, data, quiet, as_json)
+        return
+    run = runs[0] if runs else None
     stdin_text = read_piped_stdin() if run is None else None
     trained = resolve_run(run, stdin_text=stdin_text)
     if out is None:
@@ -76,6 +86,39 @@ def command(
                 line += (f"; float32: {_size(reference['size_bytes'])}, test accuracy "
                          f"{_accuracy(reference['accuracy'])}")
         err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        emit_json(result)
+    else:
+        emit(result["path"])
+
+
+def _export_ensemble(runs: list[str], format_name: str, out: Path | None,
+                     quantize: str | None, data: Path | None, quiet: bool,
+                     as_json: bool) -> None:
+    from mnistcli.datasets import load_split
+    from mnistcli.ensemble import ENSEMBLE_FILE, export_ensemble
+    from mnistcli.errors import DataError
+    from mnistcli.evaluation import data_dir_for
+    from mnistcli.runs import resolve_run
+
+    if format_name != "tflite" or quantize is not None:
+        raise typer.BadParameter("several runs export as one float tflite model (no "
+                                 "--quantize)", param_hint="--format")
+    trained = [resolve_run(run) for run in runs]
+    try:
+        test = load_split("test", data_dir_for(trained[0], data))
+    except DataError:
+        test = None
+    if not quiet:
+        err_console.print(f"Ensemble of {len(trained)} models: one tflite model averaging "
+                          "their probabilities.", markup=False)
+    result = export_ensemble(trained, out if out is not None else Path(ENSEMBLE_FILE),
+                             check_images=test.images[:256] if test is not None else None,
+                             test=test)
+    if not quiet:
+        err_console.print(f"tflite: {result['path']} ({_size(result['size_bytes'])}), "
+                          f"float32 test accuracy {_accuracy(result['accuracy'])}",
+                          markup=False, highlight=False, soft_wrap=True)
     if as_json:
         emit_json(result)
     else:

@@ -29,6 +29,11 @@ TERMINAL_TOP = 3
 
 def _describe_model(run, predictor) -> str:
     """One line for stderr saying which model answers, and why that one."""
+    if isinstance(run, list):  # several runs: an ensemble
+        from mnistcli.ensemble import describe_runs
+
+        return (f"Model: {predictor.path} ({describe_runs(run)}, {predictor.backend}): "
+                "their probabilities are averaged")
     why = {"run": "run", "file": "model file", "shipped": "the model shipped with mnistcli"}
     parts = [why.get(run.source, run.source)]
     if run.source == "run" or run.record:
@@ -57,12 +62,17 @@ def _columns(k: int) -> list[Column]:
             return str(entry["digit"]) if field == "digit" else f"{entry['probability']:.4f}"
         return text
 
-    columns = [Column("path"), Column("digit", justify="right"),
+    columns = [Column("path"), Column("digit", text=_digit, justify="right"),
                Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
     for rank in range(1, k):
         columns += [Column(f"digit_{rank + 1}", text=runner_up(rank, "digit")),
                     Column(f"probability_{rank + 1}", text=runner_up(rank, "probability"))]
     return columns
+
+
+def _digit(record: dict) -> str:
+    """The answer, or ? where the model was not sure enough (--min-confidence)."""
+    return "?" if record.get("rejected") else str(record["digit"])
 
 
 def _table_columns(show: bool) -> list[Column]:
@@ -76,7 +86,7 @@ def _table_columns(show: bool) -> list[Column]:
         columns.append(Column("preprocessed", cell=lambda r: Text("\n").join(
             digit_lines(r["_pixels"], color))))
     columns += [
-        Column("digit", justify="right"),
+        Column("digit", text=_digit, justify="right"),
         Column("confidence", text=lambda r: f"{r['confidence']:.1%}", justify="right"),
         Column("runners-up", text=lambda r: ", ".join(
             f"{entry['digit']} ({entry['probability']:.1%})" for entry in r["top"][1:])),
@@ -85,9 +95,10 @@ def _table_columns(show: bool) -> list[Column]:
 
 
 def _predict_numbers(paths: list[str], predictor, fmt: Format, show: bool,
-                     quiet: bool) -> None:
+                     quiet: bool, min_confidence: float | None = None) -> None:
     """``--number``: mnistcli.numbers.read_number on each image, through the output layer
-    (path, number, lowest digit confidence)."""
+    (path, number, lowest digit confidence); with ``min_confidence`` a number with any
+    digit below it is ``?``."""
     from mnistcli.errors import ImageError
     from mnistcli.numbers import picture_with_boxes, read_number
     from mnistcli.predicting import expand_sources
@@ -122,9 +133,10 @@ def _predict_numbers(paths: list[str], predictor, fmt: Format, show: bool,
                     draw_blocks(err_console, [digit_lines(d.pixels, color)
                                               for d in reading.digits], [
                         f"{d.digit} ({d.confidence:.1%})" for d in reading.digits])
-            yield {"path": name, **reading.record()}
+            yield {"path": name, **reading.record(min_confidence)}
 
-    columns = [Column("path"), Column("number"),
+    columns = [Column("path"),
+               Column("number", text=lambda r: "?" if r.get("rejected") else r["number"]),
                Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
     output_rows(records(), columns, fmt, json_lines=True)
     if failures:
@@ -140,11 +152,19 @@ def command(
         help="Image files (PNG, JPEG, BMP, GIF, TIFF, WebP), directories (every image "
         "inside, sorted by name), or - for one image on stdin.",
         show_default=False)],
-    model: Annotated[str | None, typer.Option(
+    models: Annotated[list[str] | None, typer.Option(
         "--model", "-m", metavar="RUN", autocompletion=completers.runs,
         help="A run directory or name, a .tflite/.keras file, or - to read its path from "
-        "stdin. Default: the latest run in MNIST_HOME, else the model shipped with "
-        "mnistcli.", show_default=False)] = None,
+        "stdin. Given more than once, the models answer together: their probabilities "
+        "are averaged (an ensemble). Default: the latest run in MNIST_HOME, else the "
+        "model shipped with mnistcli.", show_default=False)] = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", metavar="P", min=0.0, max=1.0,
+        help="Answer only when the model's confidence is at least P (0-1); below it the "
+        "answer is ? (JSON: \"digit\": null, \"rejected\": true) and the exit code stays "
+        "0. With --number, a number is ? when any of its digits is. `mnist evaluate` shows "
+        "what each P answers and how accurately.",
+        show_default=False)] = None,
     top: Annotated[int | None, typer.Option(
         "--top", "-k", metavar="K", min=1, max=10,
         help="Show the K most likely digits: the table shows 3 by default; piped output "
@@ -178,19 +198,24 @@ def command(
 
     Example: mnist predict digit.png scans/ --top 3
     """
-    if model == "-" and "-" in paths:
+    models = models or [None]
+    if "-" in models and "-" in paths:
         raise typer.BadParameter("stdin cannot hold both the model path and an image",
                                  param_hint="--model")
+    if models.count("-") > 1:
+        raise typer.BadParameter("stdin can hold only one model path", param_hint="--model")
     fmt = choose_format(as_json, as_jsonl, as_csv)
-    from mnistcli.inference import load_predictor
+    from mnistcli.ensemble import load_runs_predictor
 
-    run = _resolve_model(model)
-    predictor = load_predictor(run.model_file())
+    runs = [_resolve_model(model) for model in models]
+    # each run with its `mnist calibrate` temperature; several averaged
+    predictor = load_runs_predictor(runs)
     if not quiet:
-        err_console.print(_describe_model(run, predictor), markup=False, soft_wrap=True)
+        err_console.print(_describe_model(runs if len(runs) > 1 else runs[0], predictor),
+                          markup=False, soft_wrap=True)
 
     if number:
-        _predict_numbers(paths, predictor, fmt, show, quiet)
+        _predict_numbers(paths, predictor, fmt, show, quiet, min_confidence)
         return
     from mnistcli.predicting import predict_sources
 
@@ -205,14 +230,14 @@ def command(
                 typer.echo(f"Error: {prediction.error}", err=True)
                 continue
             answered += 1
-            record = prediction.record(top=k)
+            record = prediction.record(top=k, min_confidence=min_confidence)
             if show and fmt is Format.TABLE:
                 record["_pixels"] = prediction.pixels  # drawn in the table, not output
             elif show:
                 from mnistcli.cli.terminal import draw_digits
 
                 draw_digits(err_console, [prediction.pixels], [
-                    f"{record['path']}: {record['digit']} ({record['confidence']:.1%})"])
+                    f"{record['path']}: {_digit(record)} ({record['confidence']:.1%})"])
             yield record
 
     columns = _table_columns(show) if fmt is Format.TABLE else _columns(k)
