@@ -127,13 +127,13 @@ class Model:
 
 def load_model(model: str | Path | None = None, backend: str = "auto") -> Model:
     """A run directory or its name, a ``.tflite``/``.keras`` file, or None for the latest
-    run in MNIST_HOME, else the model shipped with mnistcli."""
-    from mnistcli.inference import load_predictor
+    run in MNIST_HOME, else the model shipped with mnistcli. A run calibrated with `mnist
+    calibrate` answers with its temperature applied."""
+    from mnistcli.calibration import load_run_predictor
     from mnistcli.runs import resolve_run
 
     run = resolve_run(model)
-    prefer = "keras" if backend == "keras" else "tflite"
-    return Model(run, load_predictor(run.model_file(prefer=prefer), backend=backend))
+    return Model(run, load_run_predictor(run, backend=backend))
 
 
 def train(model: str = "cnn", *, out: str | Path | None = None,

@@ -23,9 +23,10 @@ def command(
     """Calibrate a run's probabilities: fit one temperature T on its validation split
     (the images it held out in training) and store it in its run.json.
 
-    From then on predict, evaluate, serve and export answer with softmax(log p / T)
-    instead of the model's own probabilities p: the answers stay the same, only the
-    confidence changes, so that `--min-confidence` thresholds mean what they say. The
+    From then on predict, evaluate, serve, the Python API and an ensemble's export answer
+    with softmax(log p / T) instead of the model's own probabilities p: the answers stay
+    the same, only the confidence changes, so that `--min-confidence` thresholds mean
+    what they say. The
     report shows the expected calibration error (ECE) on the validation split before and
     after; stdout gets `key<TAB>value` lines (temperature, ece_before, ece_after), or
     everything with --json. Calibrating again replaces the temperature.

@@ -131,11 +131,11 @@ def command(
     Example: mnist serve --port 8000 & curl --data-binary @digit.png localhost:8000/api/predict
     """
     limit = parse_size(max_upload)
-    from mnistcli.inference import load_predictor
+    from mnistcli.calibration import load_run_predictor
     from mnistcli.runs import resolve_run
 
     info = resolve_run(run)
-    predictor = load_predictor(info.model_file())
+    predictor = load_run_predictor(info)  # with its `mnist calibrate` temperature
 
     import uvicorn
 
