@@ -251,8 +251,12 @@ def dataset_lock(directory: Path, progress: DownloadProgress) -> Iterator[None]:
                          "to finish")
         lock.acquire()
     except OSError as exc:
-        raise DownloadError(f"cannot lock {directory} for downloading: "
-                            f"{exc.strerror or exc}") from None
+        # a read-only shared copy: nothing will be written there unless a file is
+        # missing, and then writing it fails with its own clear error
+        progress.on_note(f"cannot lock {directory} ({exc.strerror or exc}); going on "
+                         "without a lock")
+        yield
+        return
     try:
         yield
     finally:

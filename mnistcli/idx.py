@@ -7,6 +7,7 @@ dimensions), one big-endian uint32 per dimension, then the values, big-endian.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
@@ -18,6 +19,9 @@ from mnistcli.errors import DataError
 from mnistcli.fsutil import atomic_path
 
 GZIP_MAGIC = b"\x1f\x8b"
+# The largest IDX data read (4 GiB; EMNIST's largest file holds 0.55 GB). A compressed
+# file is never inflated past what its header declares.
+MAX_IDX_BYTES = 4 << 30
 
 # IDX type code -> numpy dtype (big-endian, as stored on disk)
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -44,9 +48,31 @@ def read_idx_bytes(path: Path | str) -> bytes:
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            return _read_declared(stream, path)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+
+
+def _read_declared(stream: gzip.GzipFile, path: Path) -> bytes:
+    """Decompress no more than the header declares (and one byte, to tell trailing data),
+    so a small file that inflates to gigabytes (a gzip bomb) is never held in memory."""
+    head = stream.read(4)
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES:
+        return head + stream.read(1 << 16)  # not an IDX header: parse_idx says what is wrong
+    shape_bytes = stream.read(4 * head[3])
+    if len(shape_bytes) < 4 * head[3]:
+        return head + shape_bytes
+    shape = struct.unpack(f">{head[3]}I", shape_bytes)
+    declared = math.prod(shape) * IDX_DTYPES[head[2]].itemsize
+    if declared > MAX_IDX_BYTES:
+        raise DataError(f"{path}: header declares shape {tuple(shape)} ({declared:,} bytes), "
+                        f"more than the {MAX_IDX_BYTES:,} bytes an IDX file may hold here")
+    data = stream.read(declared + 1)
+    if len(data) > declared:
+        raise DataError(f"{path}: has trailing bytes: header declares shape {tuple(shape)} "
+                        f"({declared} bytes of data) but the file holds more")
+    return head + shape_bytes + data
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:

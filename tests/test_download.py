@@ -614,3 +614,20 @@ def test_two_downloads_at_once_do_not_collide(server, spec, source):
     assert second.stderr.count("skipped") == 4
     assert_dataset_complete(dataset_dir(DATASET), source)
 
+
+def test_a_verified_copy_where_no_lock_can_be_made_is_still_used(spec, source,
+                                                                  monkeypatch):
+    download_dataset(DATASET, mirrors=[str(source)])
+
+    class ReadOnlyLock:  # what filelock does on a read-only file system
+        def __init__(self, path):
+            pass
+
+        def acquire(self, timeout=None):
+            raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("mnistcli.download.FileLock", ReadOnlyLock)
+    progress = RecordingProgress()
+    result = download_dataset(DATASET, mirrors=[str(source)], progress=progress)
+    assert [f.status for f in result.files] == [SKIPPED] * 4
+    assert any("without a lock" in e[1] for e in progress.events if e[0] == "note")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,22 @@ def test_idx_files_gzip_or_not_truncated_or_not(tmp_path, data, compress, cut):
         read_idx(path)
     except DataError as exc:
         assert str(path) in str(exc)
+
+
+def test_a_gzip_bomb_is_not_inflated(tmp_path):
+    """10 images declared, then 256 MiB of zeros in a file of a few hundred kB."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [compressor.compress(_idx_header(0x08, (10, 28, 28)))]
+    zeros = bytes(1 << 20)
+    parts += [compressor.compress(zeros) for _ in range(256)]
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(b"".join(parts) + compressor.flush())
+    with pytest.raises(DataError, match="has trailing bytes.*holds more"):
+        read_idx(path)
+    huge = tmp_path / "huge.gz"
+    huge.write_bytes(gzip.compress(_idx_header(0x08, (2**32 - 1, 2**32 - 1))))
+    with pytest.raises(DataError, match="more than the"):
+        read_idx(huge)
 
 
 run_json = st.one_of(
