@@ -46,6 +46,9 @@ STDIN = "-"
 # Larger images are refused before decoding: a decompression bomb (a small file claiming
 # billions of pixels) must not exhaust memory. 50 megapixels covers any phone photo.
 MAX_PIXELS = 50_000_000
+# An image on stdin is read into memory: up to this much (a 50-megapixel RGBA bitmap
+# fits; a photo or scan of a digit is a few MB), so an endless stdin cannot exhaust it.
+MAX_STDIN_BYTES = 256 << 20
 # Suffixes picked up when a directory is given (files named explicitly are always tried).
 IMAGE_SUFFIXES = frozenset({
     ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -97,9 +100,12 @@ def load_image(source: str | Path | bytes | BinaryIO, name: str | None = None,
     elif isinstance(source, (str, Path)) and str(source) == STDIN:
         name = name or STDIN
         stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
+        data = stream.read(MAX_STDIN_BYTES + 1)  # `yes | mnist predict -` must end
         if not data:
             raise ImageError(f"{name}: nothing on stdin (expected an image's bytes)")
+        if len(data) > MAX_STDIN_BYTES:
+            raise ImageError(f"{name}: more than {MAX_STDIN_BYTES >> 20} MiB on stdin, more "
+                             "than any image this reads; not read further")
         handle = io.BytesIO(data)
     elif isinstance(source, (str, Path)):
         name = name or str(source)

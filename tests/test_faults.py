@@ -200,6 +200,14 @@ def test_float_images_with_nan_or_infinity(pixels, fmt):
         assert result.shape == (28, 28)
 
 
+def test_stdin_is_read_only_up_to_a_limit(monkeypatch):
+    monkeypatch.setattr("mnistcli.preprocess.MAX_STDIN_BYTES", 1000)
+    endless = io.BytesIO(b"y\n" * 100_000)  # as `yes | mnist predict -`
+    with pytest.raises(ImageError, match="more than 0 MiB on stdin"):
+        load_image("-", stdin=endless)
+    assert endless.tell() == 1001
+
+
 def _nan_tiff(path: Path) -> Path:
     pixels = np.zeros((40, 40), np.float32)
     pixels[8:32, 18:22] = 1.0
