@@ -132,6 +132,8 @@ def mirror_problem(mirror: str) -> str | None:
     if scheme in ("http", "https"):
         if not parsed.hostname:
             return "malformed URL (no host)"
+        if re.search(r"[\x00-\x20\x7f]", mirror):
+            return "malformed URL (it holds spaces or control characters)"
         return None
     if scheme == "file":
         return None
@@ -207,7 +209,8 @@ def download_dataset(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> DownloadResult:
     """Make sure ``directory`` (default ``MNIST_HOME/datasets/<name>``; the EMNIST datasets
-    share ``emnist``) holds the dataset's files, verified. ``from_dir`` copies from a local directory instead of mirrors.
+    share ``emnist``) holds the dataset's files, verified. ``from_dir`` copies from a local
+    directory instead of mirrors.
 
     Raises DownloadError, naming every source tried and why it failed, when a file cannot
     be obtained from any of them.

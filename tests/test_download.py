@@ -545,7 +545,8 @@ def test_a_malformed_mirror_is_skipped_with_a_note(server, spec, source, monkeyp
     assert_dataset_complete(result.directory, source)
 
 
-@pytest.mark.parametrize("value", [",,,", "http://[::1", "http://[::1 ftp://x/ http://:80/"])
+@pytest.mark.parametrize("value", [",,,", "http://[::1", "http://[::1 ftp://x/ http://:80/",
+                                   "http://a\x01b/", "http://host:99999/"])
 def test_a_mirror_list_with_nothing_usable_is_an_error(spec, monkeypatch, value):
     monkeypatch.setenv("MNIST_MIRROR", value)
     with pytest.raises(DownloadError, match="MNIST_MIRROR"):
