@@ -6,6 +6,7 @@ here. ``MNIST_DEBUG=1`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
@@ -156,14 +157,18 @@ def describe_os_error(exc: OSError) -> str:
 def closed_pipe() -> typer.Exit:
     """The reader of our output left (`mnist predict DIR | head -1`): stop quietly with
     the status of a process ended by SIGPIPE, as `yes | head` does. Both streams go to
-    /dev/null so that nothing still buffered raises the same error at exit."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, 2):
-        try:
-            os.dup2(devnull, fd)
-        except OSError:
-            pass
-    os.close(devnull)
+    /dev/null so that nothing still buffered raises the same error at exit (only when
+    they are the process's own descriptors, not a test runner's stand-ins)."""
+    try:
+        real = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if real:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, fd)
+        os.close(devnull)
     return typer.Exit(EXIT_CLOSED_PIPE)
 
 
