@@ -85,10 +85,11 @@ def plot_history(history: History, path: Path | str, title: str | None = None) -
 # ------------------------------------------------------------------------ confusion matrix
 
 def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
-                   title: str | None = None) -> Path:
+                   title: str | None = None, what: str = "digit") -> Path:
     """The confusion matrix as a heat map with the count in every cell (rows: true digit,
     columns: predicted digit). Colours are on a log scale so that the few mistakes are
-    visible next to the thousands of correct answers on the diagonal."""
+    visible next to the thousands of correct answers on the diagonal. ``labels`` name the
+    classes (default their numbers) and ``what`` they are ("digit", or "class")."""
     from matplotlib.colors import LogNorm
 
     matrix = np.asarray(matrix)
@@ -111,8 +112,10 @@ def plot_confusion(matrix, path: Path | str, labels: list[str] | None = None,
                       fontsize=font_size, color="white" if count > threshold else "black")
     axis.set_xticks(range(classes), labels)
     axis.set_yticks(range(classes), labels)
-    axis.set_xlabel("predicted digit")
-    axis.set_ylabel("true digit")
+    axis.set_xlabel(f"predicted {what}")
+    axis.set_ylabel(f"true {what}")
+    if classes > 10 or max(len(label) for label in labels) > 2:
+        axis.tick_params(axis="x", labelrotation=90)
     total = int(matrix.sum())
     correct = int(np.trace(matrix))
     accuracy = f", accuracy {correct / total:.2%}" if total else ""

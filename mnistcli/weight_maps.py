@@ -114,11 +114,14 @@ def _kernel_of(layer):
     return layer.get_weights()[0]  # the kernel; the bias (if any) comes second
 
 
-def weight_maps(model, units: int | None = None) -> WeightReport:
+def weight_maps(model, units: int | None = None,
+                class_names: list[str] | tuple[str, ...] | None = None) -> WeightReport:
     """The maps of the first layer that has weights: per digit, per unit or per filter.
 
     ``units``: how many hidden units of a dense network to show, the strongest first
-    (default DEFAULT_UNITS), or at most how many convolution filters (default: all)."""
+    (default DEFAULT_UNITS), or at most how many convolution filters (default: all).
+    ``class_names``: a softmax regression's maps are titled with them (a model of a
+    dataset that is not digits); default "digit 0" ... "digit 9"."""
     if units is not None and units < 1:
         raise ModelError(f"units must be at least 1, not {units}")
     kernel_layers = _kernel_layers(model)
@@ -150,10 +153,16 @@ def weight_maps(model, units: int | None = None) -> WeightReport:
     per_unit = kernel.T.reshape(outputs, IMAGE_SIDE, IMAGE_SIDE)
     if first is kernel_layers[-1]:
         # softmax regression: the only layer, one unit per class
+        digits = class_names is None or list(class_names) == [str(d) for d in range(10)]
+        if digits or len(class_names) != outputs:
+            what, labels = "digit", [f"digit {d}" for d in range(outputs)]
+        else:
+            what, labels = "class", [str(name) for name in class_names]
         section = MapSet(
-            title=f"{first.name}: the weights of each digit (red: evidence for, blue: against)",
-            maps=per_unit, labels=[f"digit {d}" for d in range(outputs)],
-            columns=5, diverging=True, legend="weight")
+            title=f"{first.name}: the weights of each {what} (red: evidence for, blue: "
+                  "against)",
+            maps=per_unit, labels=labels, columns=5 if outputs <= 10 else 8,
+            diverging=True, legend="weight")
         return WeightReport("softmax", first.name, low, high, outputs, outputs, [section])
 
     norms = np.linalg.norm(kernel, axis=0)
