@@ -21,10 +21,10 @@ from mnistcli.datasets import (
     get_dataset,
     load_dataset,
     resolve_data_dir,
+    train_size,
     verify_files,
 )
 from mnistcli.errors import DataError
-from mnistcli.idx import read_idx
 
 # A pixel counts as ink from half intensity up (MNIST strokes are 255 in their core and
 # fade out over a pixel or two of anti-aliasing).
@@ -39,12 +39,12 @@ def default_validation(data_dir: Path | str | None = None,
                        dataset: str = DEFAULT_DATASET) -> int:
     """The validation size to use when none is asked for: the classic 5,000, or a sixth
     of the training set when that is smaller (a small dataset such as fixtures/tiny, 600
-    images -> 100), so looking at one needs no --validation. Reads only the label file."""
-    labels = resolve_data_dir(data_dir, dataset) / get_dataset(dataset).file(
-        "train-labels").filename
-    if not labels.is_file():
+    images -> 100), so looking at one needs no --validation. Reads only the label file
+    (EMNIST: the training labels in its archive)."""
+    count = train_size(data_dir, dataset)
+    if count is None:
         return DEFAULT_VALIDATION  # the loader then says the data is missing
-    return min(DEFAULT_VALIDATION, len(read_idx(labels)) // 6)
+    return min(DEFAULT_VALIDATION, count // 6)
 
 
 
@@ -81,9 +81,9 @@ def pixel_stats(image: np.ndarray) -> dict:
     }
 
 
-def label_counts(labels: np.ndarray) -> list[int]:
-    """How many images of each digit 0-9."""
-    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES).tolist()
+def label_counts(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> list[int]:
+    """How many images of each class (digit 0-9 by default)."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).tolist()
 
 
 def pixel_mean_std(images: np.ndarray) -> tuple[float, float]:
@@ -131,10 +131,12 @@ def check_indices(split: Split, indices: Sequence[int]) -> None:
             )
 
 
-def indices_of_label(labels: np.ndarray, digit: int, count: int) -> list[int]:
+def indices_of_label(labels: np.ndarray, digit: int, count: int,
+                     num_classes: int = NUM_CLASSES) -> list[int]:
     """The first ``count`` indices whose label is ``digit`` (fewer if there are fewer)."""
-    if not 0 <= digit < NUM_CLASSES:
-        raise DataError(f"label {digit} is not a digit 0-9")
+    if not 0 <= digit < num_classes:
+        what = "a digit 0-9" if num_classes == NUM_CLASSES else f"a class 0-{num_classes - 1}"
+        raise DataError(f"label {digit} is not {what}")
     return np.flatnonzero(np.asarray(labels) == digit)[:max(count, 0)].tolist()
 
 
@@ -148,11 +150,11 @@ def describe_images(split: Split, indices: Sequence[int]) -> list[dict]:
 # ---------------------------------------------------------------- dataset summary
 
 
-def split_summary(split: Split) -> dict:
+def split_summary(split: Split, num_classes: int = NUM_CLASSES) -> dict:
     mean, std = pixel_mean_std(split.images)
     return {
         "count": len(split),
-        "per_digit": label_counts(split.labels),
+        "per_digit": label_counts(split.labels, num_classes),
         "pixel_mean": round(mean, 4),
         "pixel_std": round(std, 4),
     }
@@ -165,6 +167,7 @@ def dataset_summary(data_dir: Path | str | None = None, dataset: str = DEFAULT_D
     dataset is missing (its message says to run ``mnist download``)."""
     directory = resolve_data_dir(data_dir, dataset)
     splits = load_dataset(directory, dataset, validation)
+    spec = get_dataset(dataset)
     files = [{"role": status.role, "file": status.path.name, "status": status.status,
               "sha256": status.sha256} for status in verify_files(directory, dataset)]
     return {
@@ -172,5 +175,7 @@ def dataset_summary(data_dir: Path | str | None = None, dataset: str = DEFAULT_D
         "directory": str(directory),
         "validation": validation,
         "files": files,
-        "splits": {name: split_summary(splits[name]) for name in SPLITS if name in splits},
+        "class_names": list(spec.class_names),
+        "splits": {name: split_summary(splits[name], spec.num_classes)
+                   for name in SPLITS if name in splits},
     }
