@@ -53,6 +53,7 @@ class MirrorServer:
     endless: set[str] = field(default_factory=set)  # paths streamed on and on, no length
     padded: set[str] = field(default_factory=set)  # paths served with 1 MiB of junk added
     chunk_delay: float = 0.0  # seconds between 4 KiB pieces: a slow mirror
+    gate: threading.Event | None = None  # when set up, bodies wait for it (60 s at most)
     sent: dict[str, int] = field(default_factory=dict)  # path -> bytes written
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
     base_url: str = ""
@@ -80,6 +81,8 @@ def make_handler(state: MirrorServer):
                 fail = self.path in state.fail_once
                 state.fail_once.discard(self.path)
                 drop = state.drop_after.pop(self.path, None)
+            if body is not None and state.gate is not None:
+                state.gate.wait(timeout=60)
             if body is not None and self.path in state.endless:
                 self._stream_endlessly(body)
                 return
@@ -593,26 +596,33 @@ _DOWNLOAD_IN_A_PROCESS = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_two_downloads_at_once_do_not_collide(server, spec, source):
-    server.chunk_delay = 0.03  # the first takes a few seconds
+    server.gate = threading.Event()  # the first holds on until the second is waiting
     command = [sys.executable, "-c", _DOWNLOAD_IN_A_PROCESS, str(Path(__file__).parent),
                str(source), server.url("good")]
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.02)  # the first is fetching
+        time.sleep(0.02)  # the first is fetching (and holds the lock)
     assert server.requests, "the first download never started"
-    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    said = ""
+    while "waiting for it to finish" not in " ".join(said.split()):
+        line = second.stderr.readline()
+        assert line, f"the second ended without waiting: {said!r}"
+        said += line
+    server.gate.set()
+    second_out, second_err = second.communicate(timeout=120)
     first_out, first_err = first.communicate(timeout=120)
     assert first.returncode == 0, first_err
-    assert second.returncode == 0, second.stderr
-    assert "waiting for it to finish" in " ".join(second.stderr.split())
-    assert first_out.strip() == second.stdout.strip() == str(dataset_dir(DATASET))
+    assert second.returncode == 0, said + second_err
+    assert first_out.strip() == second_out.strip() == str(dataset_dir(DATASET))
     # each file was fetched once, by the first; the second found them verified
     for filename in FILENAMES.values():
         assert len(server.requests_for("good", filename)) == 1
-    assert second.stderr.count("skipped") == 4
+    assert second_err.count("skipped") == 4
     assert_dataset_complete(dataset_dir(DATASET), source)
 
 
