@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_DATA
 
-from mnistcli.errors import RunError
+from mnistcli.errors import MnistError, RunError
 from mnistcli.runs import HISTORY_COLUMNS, building_run, read_history, write_history
 from mnistcli.training import TrainConfig, make_config
 
@@ -90,9 +90,10 @@ def test_building_a_run_over_something_there(tmp_path):
 def test_an_unwritable_destination_fails_before_anything(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    with pytest.raises(RunError, match="cannot write the run"), \
-            building_run(blocker / "run"):
+    with pytest.raises(MnistError, match="a-file"), building_run(blocker / "run"):
         pytest.fail("the block must not run")
+    assert blocker.read_text() == "not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def test_config_round_trips_through_the_run_record():
