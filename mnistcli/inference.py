@@ -13,6 +13,7 @@ ink on black, as in MNIST); they are scaled to [0, 1] here exactly as in trainin
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Protocol
@@ -80,7 +81,11 @@ def tensorflow_interpreter(path: Path, num_threads: int | None = None):
     """TensorFlow's bundled interpreter for the same files: slow to start, for platforms
     without a LiteRT wheel."""
     _, tf = import_keras()
-    return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+    with warnings.catch_warnings():
+        # TensorFlow's deprecation notice sends the user to LiteRT, which is missing here
+        warnings.filterwarnings("ignore", r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+                                UserWarning)
+        return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
 
 
 class LiteRTPredictor:
