@@ -212,8 +212,9 @@ def to_grey(image: Image.Image) -> np.ndarray:
             return values / np.float32(65535)
         if 0 <= low and high <= (1.0 if mode == "F" else 255):
             return values / np.float32(1.0 if mode == "F" else 255)
-        span = high - low
-        return (values - low) / np.float32(span if span > 0 else 1)
+        span = high - low  # in float64: float32 overflows to inf for values near 3e38
+        scaled = (values.astype(np.float64) - low) / (span if span > 0 else 1)
+        return scaled.astype(np.float32)
     pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
     alpha = pixels[..., -1]
     grey = pixels[..., 0] if mode == "LA" else _luminance(pixels[..., :3])

@@ -46,7 +46,8 @@ IMAGES = REPO / "fixtures" / "images"
 GOOD_IMAGE = IMAGES / "7_white_on_black.png"
 MNIST = [sys.executable, "-m", "mnistcli"]
 
-FAST = settings(max_examples=200, deadline=None,
+# database=None: no .hypothesis/ directory in the work tree; failures print their example
+FAST = settings(max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
@@ -138,8 +139,6 @@ def test_run_record_reader_gives_a_dict_or_a_run_error(tmp_path, data):
     assert isinstance(record, dict) and "model" in record
 
 
-@pytest.mark.xfail(reason="runs.read_run_record lets json's RecursionError through "
-                   "(handed on: runs.py is restructured elsewhere)", strict=False)
 def test_run_record_reader_survives_deep_nesting(tmp_path):
     (tmp_path / "run.json").write_text("[" * 100_000)
     with pytest.raises(RunError):
@@ -187,6 +186,9 @@ float_images = hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, m
 
 @FAST
 @given(pixels=float_images, fmt=st.sampled_from(["TIFF", "npy"]))
+# finite, but their differences overflow float32 (they gave NaN, then a crash in ink_map)
+@example(pixels=np.random.default_rng(1).normal(0, 1e38, (10, 10)).astype(np.float32),
+         fmt="TIFF")
 def test_float_images_with_nan_or_infinity(pixels, fmt):
     if fmt == "TIFF":
         buffer = io.BytesIO()
