@@ -52,6 +52,7 @@ benchmarks: install
 BEST_RUNS ?= runs/best
 BEST := nice -n 19 $(BIN)/python benchmarks/cnn_best_search.py
 benchmarks-best: install
+	$(BEST) cost
 	$(BEST) search
 	for seed in 0 1 2; do \
 	  $(BEST) final --model cnn-best --seed $$seed --keep $(BEST_RUNS) || exit 1; done
