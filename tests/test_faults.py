@@ -358,6 +358,14 @@ BAD_INPUTS = [
     (["evaluate", *DATA, "--misclassified", "100000", "--save", "{tmp}/m.png"], {}, None),
     (["plot-history"], {}, b"\x00" * 100),
     (["plot-weights"], {}, b"c" * 100_000),
+    (["plot-history", "{garbage}"], {}, None),
+    (["plot-weights", "{garbage}"], {}, None),
+    (["plot-history", "{tmp}/missing-run", "--out", "{afile}/h.png"], {}, None),
+    (["export"], {}, b"\x00garbage"),
+    (["export", "{garbage}"], {}, None),
+    (["runs"], {"MNIST_HOME": "{afile}"}, None),
+    (["runs", "--json"], {"MNIST_HOME": "/dev/null"}, None),
+    (["models", "--json"], {"MNIST_HOME": "{afile}/x"}, None),
 ]
 
 
