@@ -95,10 +95,15 @@ def start_server(extra: list[str] | None = None) -> tuple[subprocess.Popen, str,
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of the server: the process and its workers (--workers)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_mb(int(child))
+    return total
 
 
 class Load:
@@ -180,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="load phase length")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--starts", type=int, default=3, help="cold starts to time")
+    parser.add_argument("--workers", type=int, default=1, help="mnist serve --workers N")
     parser.add_argument("--out", type=Path, help="write the Markdown here (else stdout)")
     args = parser.parse_args(argv)
 
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         process.wait(timeout=10)
     log(f"start-up to /healthz: {', '.join(f'{s:.2f}' for s in starts)} s")
 
-    process, url, _ = start_server()
+    process, url, _ = start_server(["--workers", str(args.workers)])
     try:
         load = Load(url, deck, args.clients)
         load.run(30, limit=300)  # warm-up: threads, allocator, LiteRT's buffers
@@ -243,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     mix = ", ".join(f"{side}x{side} {share:.0%}" for side, share in MIX.items())
     lines = [
-        f"`mnist serve` (shipped cnn, LiteRT) on loopback; {args.clients} concurrent "
+        f"`mnist serve --workers {args.workers}` (shipped cnn, LiteRT) on loopback; "
+        f"{args.clients} concurrent "
         f"keep-alive clients (threads of the same script, sharing the 2 cores) posting PNGs "
         f"of one digit for {args.seconds:.0f} s: {mix}. Latency is the server's own "
         "(Server-Timing: from the request's arrival in the app to its response).",
@@ -264,8 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        day = time.strftime("%Y-%m-%d", time.gmtime())
         args.out.write_text(f"## serve\n\nReproduce: `.venv/bin/python benchmarks/"
-                            f"serve_load.py` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
+                            f"serve_load.py --workers {args.workers}` ({day}, "
                             f"{os.cpu_count()} CPUs)\n\n" + report, encoding="utf-8")
         print(args.out)
     else:

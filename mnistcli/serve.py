@@ -23,6 +23,7 @@ Starlette, python-multipart and numpy: no typer, rich or tensorflow.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -343,6 +344,23 @@ def create_app(run, predictor, max_upload: int = DEFAULT_MAX_UPLOAD) -> Starlett
     })
     app.state.model_info = info
     return TimingMiddleware(app)
+
+
+# `mnist serve --workers N`: each worker process builds its app from these
+ENV_RUN = "MNISTCLI_SERVE_RUN"  # the resolved run directory or model file; "" shipped
+ENV_MAX_UPLOAD = "MNISTCLI_SERVE_MAX_UPLOAD"
+
+
+def app_from_environment():
+    """The app of one worker process (uvicorn's factory, see ENV_RUN): the same model
+    as the parent resolved, loaded in this process."""
+    from mnistcli.inference import load_predictor
+    from mnistcli.runs import resolve_run, shipped_model
+
+    where = os.environ.get(ENV_RUN, "")
+    run = resolve_run(where) if where else shipped_model()
+    limit = int(os.environ.get(ENV_MAX_UPLOAD, DEFAULT_MAX_UPLOAD))
+    return create_app(run, load_predictor(run.model_file()), max_upload=limit)
 
 
 class TimingMiddleware:

@@ -306,6 +306,32 @@ def test_serve_command_prints_its_url_and_answers(tmp_path):
 
 
 @pytest.mark.slow
+def test_serve_workers_share_the_port(tmp_path):
+    process = _start(["--port", "0", "--workers", "2", "--quiet"], tmp_path)
+    try:
+        url = process.stdout.readline().strip()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, model = _get(url + "api/model", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert status == 200 and model["model"] == "cnn"
+        for path in sorted(p for p in FIXTURE_IMAGES.iterdir() if p.is_file()):
+            status, record = _get(url + "api/predict", path.read_bytes())
+            assert status == 200 and record["digit"] == int(path.name[0])
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        if children.exists():
+            assert len(children.read_text().split()) >= 2  # (+ a resource tracker)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert out == ""
+
+
+@pytest.mark.slow
 def test_serve_warns_off_loopback_and_reports_a_busy_port(tmp_path):
     process = _start(["--port", "0", "--host", "0.0.0.0", "--quiet"], tmp_path)
     try:
@@ -376,7 +402,8 @@ def test_web_export_holds_the_page_and_the_theta_weights(dense_run, tmp_path):
     out = tmp_path / "app"
     result = export_model(dense_run / "model.keras", dense_run, "web", out=out)
     assert result["format"] == "web" and result["layers"] == 2
-    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
     assert names == ["app.js", "icon.svg", "index.html", "mnist.js", "model.js",
                      "style.css", "weights/layer1.csv", "weights/layer2.csv",
                      "weights/manifest.json"]

@@ -113,6 +113,10 @@ def command(
         "--max-upload", metavar="SIZE",
         help="Largest request body accepted (larger ones get 413), e.g. 10MB, 512KB.")
     ] = "10MB",
+    workers: Annotated[int, typer.Option(
+        "--workers", "-w", metavar="N", min=1, max=64,
+        help="Worker processes, each with its own copy of the model (one uses one core).")
+    ] = 1,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log",
         help="Log every request on stderr.")] = True,
@@ -157,13 +161,33 @@ def command(
     typer.echo(url)
     sys.stdout.flush()
 
-    config = uvicorn.Config(
-        app, log_config=_log_config(access_log and not quiet), access_log=access_log,
+    settings = dict(
+        log_config=_log_config(access_log and not quiet), access_log=access_log,
         log_level="warning" if quiet else "info", lifespan="off", server_header=False,
         timeout_graceful_shutdown=3, h11_max_incomplete_event_size=64 * 1024,
     )
-    server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(app, **settings)).run(sockets=[sock])
+            return
+        # several processes share the socket; each loads the model the parent resolved
+        import os
+
+        from uvicorn.supervisors import Multiprocess
+
+        from mnistcli.serve import ENV_MAX_UPLOAD, ENV_RUN
+
+        os.environ[ENV_RUN] = "" if info.source == "shipped" else str(info.path)
+        os.environ[ENV_MAX_UPLOAD] = str(limit)
+        config = uvicorn.Config("mnistcli.serve:app_from_environment", factory=True,
+                                workers=workers, **settings)
+        import inspect
+
+        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.40
+            supervisor = Multiprocess(config, target=uvicorn.Server(config).run,
+                                      sockets=[sock])
+        else:
+            supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
     finally:
         sock.close()
