@@ -334,6 +334,35 @@ def make_augmenter(augment: dict[str, float] | None):
     numbers come from TensorFlow's global seed, so a seeded run is repeatable."""
     if not augment:
         return None
+    _check_augment(augment)
+    max_shift = float(augment.get("shift", 0.0))
+    max_angle = math.radians(float(augment.get("rotate", 0.0)))
+    max_zoom = float(augment.get("zoom", 0.0))
+
+    import tensorflow as tf
+
+    height, width = INPUT_SHAPE[0], INPUT_SHAPE[1]
+
+    def random_affine(images, training: bool = True):
+        if not training:
+            return images
+        count = tf.shape(images)[0]
+
+        def uniform(limit):
+            return tf.random.uniform([count], -limit, limit, dtype=tf.float32)
+
+        angle, dx, dy = uniform(max_angle), uniform(max_shift), uniform(max_shift)
+        scale = 1.0 + uniform(max_zoom)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=_affine_transforms(tf, angle, scale, dx, dy),
+            output_shape=tf.constant([height, width], tf.int32),
+            fill_value=tf.constant(0.0, tf.float32),
+            interpolation="BILINEAR", fill_mode="CONSTANT")
+
+    return random_affine
+
+
+def _check_augment(augment: dict[str, float]) -> None:
     unknown = sorted(set(augment) - set(AUGMENTATIONS))
     if unknown:
         raise ModelError(f"unknown augmentation {', '.join(unknown)}; choose from: "
@@ -342,37 +371,18 @@ def make_augmenter(augment: dict[str, float] | None):
         limit = INPUT_SHAPE[0] if key == "shift" else 90 if key == "rotate" else 1
         if not 0 <= float(value) < limit:
             raise ModelError(f"augmentation {key}={value} is out of range")
-    max_shift = float(augment.get("shift", 0.0))
-    max_angle = math.radians(float(augment.get("rotate", 0.0)))
-    max_zoom = float(augment.get("zoom", 0.0))
 
-    import tensorflow as tf
 
-    def random_affine(images, training: bool = True):
-        if not training:
-            return images
-        count = tf.shape(images)[0]
-        height, width = INPUT_SHAPE[0], INPUT_SHAPE[1]
-
-        def uniform(limit):
-            return tf.random.uniform([count], -limit, limit, dtype=tf.float32)
-
-        angle, dx, dy = uniform(max_angle), uniform(max_shift), uniform(max_shift)
-        # ImageProjectiveTransform maps each *output* pixel (x, y) to the input pixel it
-        # samples: input = A (output - centre - shift) + centre, A = rotation / scale
-        scale = 1.0 + uniform(max_zoom)
-        cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-        ox, oy = cx + dx, cy + dy
-        a0, a1, b0, b1 = cos, -sin, sin, cos
-        a2 = cx - a0 * ox - a1 * oy
-        b2 = cy - b0 * ox - b1 * oy
-        zeros = tf.zeros_like(angle)
-        transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms,
-            output_shape=tf.constant([height, width], tf.int32),
-            fill_value=tf.constant(0.0, tf.float32),
-            interpolation="BILINEAR", fill_mode="CONSTANT")
-
-    return random_affine
+def _affine_transforms(tf, angle, scale, dx, dy):
+    """One row per image for ImageProjectiveTransform, which maps each *output* pixel
+    (x, y) to the input pixel it samples: input = A (output - centre - shift) + centre,
+    with A = rotation by ``angle`` / ``scale``."""
+    height, width = INPUT_SHAPE[0], INPUT_SHAPE[1]
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    ox, oy = cx + dx, cy + dy
+    a0, a1, b0, b1 = cos, -sin, sin, cos
+    a2 = cx - a0 * ox - a1 * oy
+    b2 = cy - b0 * ox - b1 * oy
+    zeros = tf.zeros_like(angle)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
