@@ -61,6 +61,8 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
                  if isinstance(name, (str, bytes, os.PathLike))]
         if any(tmp.name in name for name in names):
             raise _naming(exc, final, names[0].replace(str(tmp), str(final))) from None
+        if not names and exc.errno is not None:  # e.g. ENOSPC from a write: say where
+            raise _naming(exc, final) from None
         raise
     finally:
         tmp.unlink(missing_ok=True)

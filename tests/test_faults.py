@@ -10,6 +10,7 @@ streams and signals in real subprocesses.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import http.server
 import io
@@ -267,6 +268,11 @@ def test_errors_name_the_users_path_not_the_temporary_file(tmp_path):
             open(tmp / "inside", "w")  # a file is not a directory: fails naming tmp
     assert ".part" not in str(excinfo.value) and str(final) in str(excinfo.value)
     assert list(tmp_path.iterdir()) == []  # and nothing is left behind
+    with pytest.raises(OSError) as excinfo:
+        with atomic_path(final):
+            raise OSError(errno.ENOSPC, "No space left on device")  # as write() says it
+    assert str(excinfo.value) == f"[Errno {errno.ENOSPC}] No space left on device: '{final}'"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name, magic", [("g.png", b"\x89PNG"), ("g.jpg", b"\xff\xd8"),
