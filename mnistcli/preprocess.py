@@ -343,6 +343,33 @@ def _background(smooth: np.ndarray, border: np.ndarray, paper: np.ndarray
     return (a + b * row_index + c * col_index).astype(np.float32), rows, cols
 
 
+# The uneven-light background: the UNEVEN_QUANTILE level of each block of a grid of
+# UNEVEN_GRID x UNEVEN_GRID (paper, as long as ink covers less than the rest of a block),
+# interpolated; used when the plane leaves a visible misfit on the border (more than
+# MIN_INK) and the surface's border residual spreads less than UNEVEN_GAIN times as much.
+UNEVEN_GRID = 5
+UNEVEN_QUANTILE = 0.3
+UNEVEN_GAIN = 0.5
+
+
+def _uneven_background(smooth: np.ndarray) -> np.ndarray:
+    height, width = smooth.shape
+    grid_rows, grid_cols = min(UNEVEN_GRID, height), min(UNEVEN_GRID, width)
+    row_edges = np.linspace(0, height, grid_rows + 1).astype(int)
+    col_edges = np.linspace(0, width, grid_cols + 1).astype(int)
+    levels = np.empty((grid_rows, grid_cols), dtype=np.float32)
+    for i in range(grid_rows):
+        for j in range(grid_cols):
+            block = smooth[row_edges[i]:row_edges[i + 1], col_edges[j]:col_edges[j + 1]]
+            levels[i, j] = _quantile(block, UNEVEN_QUANTILE)
+    # block centres to pixels: bilinear, flat beyond the outer centres
+    centre_rows = (row_edges[:-1] + row_edges[1:] - 1) / 2
+    centre_cols = (col_edges[:-1] + col_edges[1:] - 1) / 2
+    across = np.stack([np.interp(np.arange(width), centre_cols, row) for row in levels])
+    return np.stack([np.interp(np.arange(height), centre_rows, across[:, c])
+                     for c in range(width)], axis=1).astype(np.float32)
+
+
 def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
     """Greyscale [0, 1] -> float32 ink map: the digit's ink in (0, 1] on an exact-zero
     background, whatever the polarity, lighting and noise of the picture. Raises
@@ -372,6 +399,12 @@ def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
     plane, rows, cols = _background(smooth, border, ~upper)
     residual_smooth = smooth - plane
     sigma_smooth = _robust_sigma(residual_smooth[rows, cols])
+    # Light that is not a plane (a phone's shadow, a vignette): a surface through each
+    # block's paper level, taken when it explains the border far better than the plane.
+    surface = _uneven_background(smooth)
+    sigma_surface = _robust_sigma((smooth - surface)[rows, cols])
+    if sigma_smooth > MIN_INK and sigma_surface < UNEVEN_GAIN * sigma_smooth:
+        plane, residual_smooth, sigma_smooth = surface, smooth - surface, sigma_surface
     sigma = _robust_sigma((grey - plane)[rows, cols])
     split = otsu_threshold(residual_smooth)
     ink_values = residual_smooth[residual_smooth > split]
