@@ -44,8 +44,9 @@ BENCHMARKS = {
                  "The cnn-best preset: candidates chosen on the validation split, then the "
                  "chosen recipe and the default cnn over three seeds each, alone and as "
                  "ensembles (probabilities averaged). The trainings take hours: `make "
-                 "benchmarks-best` runs them and writes benchmarks/results/cnn_best.md; "
-                 "this section copies that file."),
+                 "benchmarks-best` runs them, keeping every result in "
+                 "benchmarks/results/cnn_best.jsonl (and the tables in cnn_best.md); this "
+                 "section prints those tables."),
 }
 
 
