@@ -111,6 +111,20 @@ def test_train_on_a_folder_of_images_records_its_classes_and_predicts_them(tmp_p
     record = prediction.record(top=2, class_names=run.class_names)
     assert record["class"] in run.class_names
     assert record["top"][0]["class"] == run.class_names[record["digit"]]
+    # `mnist predict` names the class, in every format
+    image = str(root / "ring" / "001.png")
+    piped = runner.invoke(app, ["predict", image, "--model", summary["run"], "--quiet"])
+    assert piped.exit_code == 0, piped.output
+    path, answer, confidence = piped.stdout.strip().split("\t")
+    assert path == image and answer in run.class_names and 0 < float(confidence) <= 1
+    as_json = runner.invoke(app, ["predict", image, "--model", summary["run"], "--json",
+                                  "--top", "3", "--quiet"])
+    answer = json.loads(as_json.stdout)
+    assert answer["class"] == run.class_names[answer["digit"]]
+    assert {entry["class"] for entry in answer["top"]} == set(run.class_names)
+    as_csv = runner.invoke(app, ["predict", image, "--model", summary["run"], "--csv",
+                                 "--top", "2", "--quiet"])
+    assert as_csv.stdout.splitlines()[0] == "path,class,confidence,class_2,probability_2"
     # resuming finds the same folder and split
     from mnistcli.training import TrainConfig
 

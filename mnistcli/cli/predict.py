@@ -53,29 +53,35 @@ def _resolve_model(model: str | None):
     return resolve_run(model)
 
 
-def _columns(k: int) -> list[Column]:
+def _columns(k: int, what: str = "digit") -> list[Column]:
     """path, digit, confidence, then a digit/probability pair per runner-up (TSV, CSV);
-    a table shows the runners-up in one cell, and the drawing with --show."""
+    a table shows the runners-up in one cell, and the drawing with --show. A model of
+    another dataset answers with class names: ``what`` is then "class"."""
     def runner_up(rank: int, field: str):
         def text(record: dict) -> str:
             entry = record["top"][rank]
-            return str(entry["digit"]) if field == "digit" else f"{entry['probability']:.4f}"
+            return _answer(entry) if field == "digit" else f"{entry['probability']:.4f}"
         return text
 
-    columns = [Column("path"), Column("digit", text=_digit, justify="right"),
+    columns = [Column("path"), Column(what, text=_digit, justify="right"),
                Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
     for rank in range(1, k):
-        columns += [Column(f"digit_{rank + 1}", text=runner_up(rank, "digit")),
+        columns += [Column(f"{what}_{rank + 1}", text=runner_up(rank, "digit")),
                     Column(f"probability_{rank + 1}", text=runner_up(rank, "probability"))]
     return columns
 
 
+def _answer(entry: dict) -> str:
+    """A class's name (a dataset that is not digits), else its digit."""
+    return str(entry["class"]) if "class" in entry else str(entry["digit"])
+
+
 def _digit(record: dict) -> str:
     """The answer, or ? where the model was not sure enough (--min-confidence)."""
-    return "?" if record.get("rejected") else str(record["digit"])
+    return "?" if record.get("rejected") else _answer(record)
 
 
-def _table_columns(show: bool) -> list[Column]:
+def _table_columns(show: bool, what: str = "digit") -> list[Column]:
     from rich.text import Text
 
     from mnistcli.cli.terminal import color_enabled, digit_lines
@@ -86,10 +92,10 @@ def _table_columns(show: bool) -> list[Column]:
         columns.append(Column("preprocessed", cell=lambda r: Text("\n").join(
             digit_lines(r["_pixels"], color))))
     columns += [
-        Column("digit", text=_digit, justify="right"),
+        Column(what, text=_digit, justify="right"),
         Column("confidence", text=lambda r: f"{r['confidence']:.1%}", justify="right"),
         Column("runners-up", text=lambda r: ", ".join(
-            f"{entry['digit']} ({entry['probability']:.1%})" for entry in r["top"][1:])),
+            f"{_answer(entry)} ({entry['probability']:.1%})" for entry in r["top"][1:])),
     ]
     return columns
 
@@ -219,18 +225,30 @@ def command(
         return
     from mnistcli.predicting import predict_sources
 
+    # a model of another dataset: its images prepared as that dataset's were, its
+    # answers named by its classes
+    if len({run.class_names for run in runs}) > 1:
+        from mnistcli.errors import MnistError
+
+        raise MnistError("these models have different classes; an ensemble needs models "
+                         "of one dataset")
+    class_names = None if runs[0].digits else runs[0].class_names
+    what = "digit" if class_names is None else "class"
+
     k = top if top is not None else (TERMINAL_TOP if fmt is Format.TABLE else 1)
     failures = answered = 0
 
     def records():
         nonlocal failures, answered
-        for prediction in predict_sources(paths, predictor):
+        for prediction in predict_sources(paths, predictor,
+                                          preprocessing=runs[0].preprocessing):
             if not prediction.ok:
                 failures += 1
                 typer.echo(f"Error: {prediction.error}", err=True)
                 continue
             answered += 1
-            record = prediction.record(top=k, min_confidence=min_confidence)
+            record = prediction.record(top=k, class_names=class_names,
+                                       min_confidence=min_confidence)
             if show and fmt is Format.TABLE:
                 record["_pixels"] = prediction.pixels  # drawn in the table, not output
             elif show:
@@ -240,7 +258,7 @@ def command(
                     f"{record['path']}: {_digit(record)} ({record['confidence']:.1%})"])
             yield record
 
-    columns = _table_columns(show) if fmt is Format.TABLE else _columns(k)
+    columns = _table_columns(show, what) if fmt is Format.TABLE else _columns(k, what)
     output_rows(records(), columns, fmt, json_lines=True)
     if failures:
         if answered and not quiet:

@@ -38,6 +38,7 @@ def _make_observer(quiet: bool):
             self.live = err_console.is_terminal
             self.progress = None
             self.epochs = 0
+            self.phase = None  # after training: testing, saving, converting, writing
 
         def on_devices(self, description):
             err_console.print(description, markup=False, soft_wrap=True)
@@ -93,10 +94,18 @@ def _make_observer(quiet: bool):
                 err_console.print(line, markup=False, soft_wrap=True)
 
         def on_interrupt(self):
+            if self.phase is not None:
+                err_console.print(f"[yellow]Interrupted while {self.phase}: the training "
+                                  "is complete, so the run is finished and kept first "
+                                  "(Ctrl-C again to abort; the last epoch's checkpoint "
+                                  "stays resumable)[/]")
+                return
             err_console.print("[yellow]Interrupted: stopping after this batch "
-                              "(Ctrl-C again to abort without saving)[/]")
+                              "(Ctrl-C again to abort; the last completed epoch stays "
+                              "resumable)[/]")
 
         def on_phase(self, text):
+            self.phase = text
             if not self.progress:
                 err_console.print(f"{text}...", markup=False)
 
@@ -178,7 +187,9 @@ def command(
         show_default=False)] = None,
     resume: Annotated[str | None, typer.Option(
         "--resume", metavar="RUN", autocompletion=completers.runs,
-        help="Continue an interrupted run (its directory) to its planned epochs.")] = None,
+        help="Continue an interrupted run to its planned epochs: its directory or name, "
+        "or one killed while training (`mnist runs` lists it as resumable), from its "
+        "last completed epoch.")] = None,
     list_models: Annotated[bool, typer.Option(
         "--list", help="List the zoo models (as `mnist models`) and exit.")] = False,
     max_steps: Annotated[int | None, typer.Option(
@@ -204,9 +215,11 @@ def command(
     """Train a model from the zoo and print the run directory on stdout.
 
     Progress and a summary go to stderr; the run directory (model.keras, model.tflite,
-    history.csv, run.json) appears only when complete. Ctrl-C stops after the current
-    batch and keeps the last completed epoch as an "interrupted" run (exit code 130);
-    --resume RUN continues it.
+    history.csv, run.json) appears only when complete. Ctrl-C (or SIGTERM) stops after the
+    current batch and keeps the last completed epoch as an "interrupted" run (exit code
+    130); during testing or writing it lets the finished run be kept first. Each completed
+    epoch is checkpointed, so a killed training loses at most the epoch in flight; --resume
+    RUN continues either. Two trainings never write into one run directory.
 
     Example: mnist train --model logreg --epochs 5 | mnist evaluate
     """
@@ -231,7 +244,8 @@ def command(
                 f"{', '.join(changed)} cannot change when resuming a run", param_hint="--resume")
         if distribute is not None or cpu_replicas is not None:
             raise typer.BadParameter("a run resumes on one device", param_hint="--resume")
-        result = training.resume(resume, observer=observer, epochs=epochs, data_dir=data)
+        result = _stoppable(lambda: training.resume(resume, observer=observer, epochs=epochs,
+                                                    data_dir=data))
     else:
         from mnistcli.distribute import Distribution
 
@@ -242,8 +256,8 @@ def command(
             model or DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, optimizer=optimizer, seed=seed,
             validation=validation, data_dir=data, max_steps=max_steps, dataset=dataset)
-        result = training.train(config, out=out, observer=observer,
-                                distribution=distribution)
+        result = _stoppable(lambda: training.train(config, out=out, observer=observer,
+                                                   distribution=distribution))
 
     if not result.published:
         # a multi-worker run's other worker: the chief prints and publishes the run
@@ -256,5 +270,19 @@ def command(
         emit_json(result.summary())
     else:
         emit(str(result.run.path))
-    if result.interrupted:
+    if result.stopped_by_signal and not result.interrupted:
+        err_console.print(f"Interrupted after training: the finished run was kept in "
+                          f"{result.run.path}", markup=False, soft_wrap=True)
+    if result.interrupted or result.stopped_by_signal:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _stoppable(start):
+    """Run ``start()``; an abort (a second Ctrl-C or SIGTERM) says what was kept."""
+    from mnistcli.training import TrainingAborted
+
+    try:
+        return start()
+    except TrainingAborted as exc:
+        err_console.print(f"Interrupted: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
