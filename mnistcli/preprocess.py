@@ -29,6 +29,7 @@ Pure numpy and Pillow: no typer, rich or tensorflow.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import sys
@@ -113,10 +114,13 @@ def load_image(source: str | Path | bytes | BinaryIO, name: str | None = None,
     else:
         name = name or getattr(source, "name", None) or "<stream>"
         handle = source
+    stack = contextlib.ExitStack()  # a file opened here is closed here, even a GIF's
     try:
-        with warnings.catch_warnings():
+        with stack, warnings.catch_warnings():
             # Pillow warns above its own limit and raises above twice it; both are errors here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if isinstance(handle, str):
+                handle = stack.enter_context(open(handle, "rb"))
             image = Image.open(handle)
             width, height = image.size
             if width * height > MAX_PIXELS:

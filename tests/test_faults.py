@@ -16,6 +16,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -39,7 +40,7 @@ from mnistcli.fsutil import atomic_output, atomic_path, make_directory, save_png
 from mnistcli.idx import parse_idx, read_idx
 from mnistcli.pictures import MAX_PICTURE_PIXELS, comparison_picture, digit_grid, enlarge
 from mnistcli.preprocess import load_image, preprocess
-from mnistcli.runs import read_run_record
+from mnistcli.runs import ASSETS_DIR, read_run_record
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "fixtures" / "tiny"
@@ -219,6 +220,20 @@ def _nan_tiff(path: Path) -> Path:
     return path
 
 
+def test_image_files_are_closed_once_loaded():
+    # a GIF (any multi-frame format) kept its file open until garbage collection: a
+    # ResourceWarning per file, and descriptors held while a directory is read
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        image = load_image(IMAGES / "1_palette.gif")
+        assert preprocess(image).shape == (28, 28)
+        del image
+        gc.collect()
+
+
 def test_a_nan_pixel_is_that_files_error(tmp_path):
     nan = _nan_tiff(tmp_path / "nan.tif")
     with pytest.raises(ImageError, match=r"nan\.tif: holds NaN or infinite pixel values"):
@@ -308,6 +323,13 @@ def _fixture_files(tmp_path: Path) -> dict[str, Path]:
     files["labelled"] = tmp_path / "labelled"
     files["noimages"] = tmp_path / "noimages"
     files["noimages"].mkdir()
+    # a home whose one run has a wrong-typed run.json field
+    files["badhome"] = tmp_path / "badhome"
+    bad_run = files["badhome"] / "runs" / "bad"
+    shutil.copytree(ASSETS_DIR, bad_run, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    record = json.loads((bad_run / "run.json").read_text())
+    (bad_run / "run.json").write_text(json.dumps({**record, "started": 12345}))
+    files["shipped"] = ASSETS_DIR
     return files
 
 
@@ -372,6 +394,29 @@ BAD_INPUTS = [
     (["runs"], {"MNIST_HOME": "{afile}"}, None),
     (["runs", "--json"], {"MNIST_HOME": "/dev/null"}, None),
     (["models", "--json"], {"MNIST_HOME": "{afile}/x"}, None),
+    # training, runs and exports (cases 1, 5, 6, 12, 15)
+    (["train", "-m", "bogus"], {}, None),
+    (["train", *DATA, "--lr", "inf"], {}, None),
+    (["train", *DATA, "--lr", "nan"], {}, None),
+    (["train", *DATA, "--seed", "-1"], {}, None),
+    (["train", *DATA, "--seed", str(2**70)], {}, None),
+    (["train", *DATA, "--validation", "600"], {}, None),
+    (["train", *DATA, "--out", "{afile}"], {}, None),
+    (["train", "--resume", "{shipped}", "--epochs", "20"], {}, None),
+    (["train", "--resume", "{tmp}/no-such-run"], {}, None),
+    (["train", "--resume", "{garbage}"], {}, None),
+    (["evaluate", *DATA], {}, b""),
+    (["evaluate", *DATA], {}, b"\n  \n"),
+    (["export"], {}, b""),
+    (["plot-weights"], {}, b""),
+    (["predict", "-m", "-", str(GOOD_IMAGE)], {}, b""),
+    (["export", "{shipped}", "--format", "csv", "--out", "{tmp}", "--force"], {}, None),
+    (["export", "{shipped}", "--format", "keras", "--out", "{afile}"], {}, None),
+    (["plot-history", "{shipped}", "--out", "{afile}"], {}, None),
+    (["runs"], {"MNIST_HOME": "{badhome}"}, None),
+    (["runs", "--prune"], {"MNIST_HOME": "{badhome}"}, None),
+    (["predict", str(GOOD_IMAGE)], {"MNIST_HOME": "{badhome}"}, None),
+    (["runs", "--prune", "--yes", "x"], {}, None),
 ]
 
 
