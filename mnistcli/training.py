@@ -5,9 +5,14 @@
     result = resume("runs/20260101T000000Z-cnn")
 
 The run is built in a hidden ``.<name>.partial`` directory and renamed into place when
-complete. SIGINT (Ctrl-C) during training stops after the current batch; the weights of
+complete; each completed epoch is checkpointed there (mnistcli.runs.write_checkpoint), so
+a killed training loses at most the epoch in flight and :func:`resume` continues it.
+SIGINT (Ctrl-C) or SIGTERM during training stops after the current batch; the weights of
 the last completed epoch are then published as a run with ``"status": "interrupted"``,
-which :func:`resume` continues. A second Ctrl-C aborts at once and publishes nothing.
+which :func:`resume` continues. After the last epoch (testing, saving, converting,
+writing) it lets the finished run be published first. A second one aborts at once
+(TrainingAborted), publishing nothing and keeping the checkpoint. Bad settings and data
+are refused before training; a loss that becomes NaN stops it (TrainingDiverged).
 
 Progress is reported to an optional :class:`TrainingObserver`; this module prints nothing.
 """
@@ -48,10 +53,13 @@ from mnistcli.runs import (
     TFLITE_FILE,
     RunInfo,
     building_run,
+    find_unfinished,
     load_run,
     new_run_path,
+    partial_path,
     read_history,
     resolve_run,
+    write_checkpoint,
     write_history,
 )
 from mnistcli.stdio import import_keras, stdout_to_stderr
@@ -59,10 +67,25 @@ from mnistcli.training_data import load_training_data, recorded_dataset
 
 DEFAULT_SEED = 0
 TFLITE_CHECK_IMAGES = 256  # test images the .tflite must answer as the Keras model does
+# numpy's and TensorFlow's generators take a seed of 32 bits; resuming adds the epoch to it
+MAX_SEED = 2**32 - 1 - 100_000
 
 
 class TrainingInterrupted(MnistError):
     """Ctrl-C before any epoch completed: there is nothing worth keeping."""
+
+
+class TrainingDiverged(MnistError):
+    """The loss became NaN or infinite: training stopped, nothing was published."""
+
+
+class TrainingAborted(KeyboardInterrupt):
+    """A second Ctrl-C (or SIGTERM) stopped training at once; the message says what was
+    kept (the checkpoint of the last completed epoch, for --resume)."""
+
+
+# TrainConfig fields that say where and how a run is recorded, not how it is trained.
+NOT_HYPERPARAMETERS = ("model", "seed", "data_dir", "dataset", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -141,8 +164,15 @@ def _check_config(config: TrainConfig) -> None:
         raise MnistError(f"epochs must be at least 1, not {config.epochs}")
     if config.batch_size < 1:
         raise MnistError(f"batch size must be at least 1, not {config.batch_size}")
-    if not config.learning_rate > 0:
-        raise MnistError(f"learning rate must be positive, not {config.learning_rate}")
+    if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
+        raise MnistError(f"learning rate must be a positive number, not "
+                         f"{config.learning_rate}")
+    if not 0 <= config.seed <= MAX_SEED:
+        raise MnistError(f"seed must be between 0 and {MAX_SEED}, not {config.seed}")
+    if config.validation < 0:
+        raise MnistError(f"validation must be 0 or more images, not {config.validation}")
+    if not (0 <= config.label_smoothing < 1):
+        raise MnistError(f"label smoothing must be in [0, 1), not {config.label_smoothing}")
     if config.max_steps is not None and config.max_steps < 1:
         raise MnistError(f"max steps must be at least 1, not {config.max_steps}")
 
@@ -177,6 +207,9 @@ class TrainResult:
     record: dict[str, Any]
     # False on a multi-worker run's non-chief workers: the chief publishes the run
     published: bool = True
+    # Ctrl-C or SIGTERM arrived after training, while testing or writing: the finished
+    # run was kept (its status says whether all epochs were trained)
+    stopped_by_signal: bool = False
 
     @property
     def status(self) -> str:
@@ -287,13 +320,19 @@ def _compile(keras, model, optimizer, config: TrainConfig) -> None:
 class _InterruptState:
     def __init__(self) -> None:
         self.requested = False
+        self.diverged: str | None = None  # why the loss is no longer a number
+
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  # Ctrl-C; timeout, docker stop, batch schedulers
 
 
 @contextlib.contextmanager
 def _sigint_stops_training(state: _InterruptState, observer: TrainingObserver
                            ) -> Iterator[None]:
-    """First Ctrl-C: finish the current batch, then stop. Second: abort now."""
-    if threading.current_thread() is not threading.main_thread():
+    """First Ctrl-C or SIGTERM: finish the current batch (or the testing and writing of a
+    trained run), then stop. Second: abort now (the last epoch's checkpoint is kept)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            getattr(state, "handling", False):
         yield
         return
 
@@ -303,15 +342,20 @@ def _sigint_stops_training(state: _InterruptState, observer: TrainingObserver
         state.requested = True
         observer.on_interrupt()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    state.handling = True
+    previous = {name: signal.signal(getattr(signal, name), handler) for name in STOP_SIGNALS
+                if hasattr(signal, name)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        state.handling = False
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
 
 
 def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState,
-                       history: list[dict[str, float]], scale: float = 1.0):
+                       history: list[dict[str, float]], scale: float = 1.0,
+                       on_epoch=None):
     """A keras Callback feeding the observer, keeping history rows for completed epochs and
     snapshotting weights so an interrupted epoch can be rolled back. Logged metrics are
     multiplied by ``scale`` (a multi-worker run logs sums over its replicas)."""
@@ -323,24 +367,36 @@ def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState
         def __init__(self):
             super().__init__()
             self.snapshot = None  # (model variables, optimizer variables) at the last epoch end
+            self.epoch = 0
             self.partial_epoch = False
             self.epoch_started = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
             self.epoch_started = time.perf_counter()
             observer.on_epoch_begin(epoch)
 
         def on_train_batch_end(self, batch, logs=None):
             logs = logs or {}
-            observer.on_batch_end(batch, _value(logs, "loss"), _value(logs, "accuracy"))
+            loss = _value(logs, "loss")
+            observer.on_batch_end(batch, loss, _value(logs, "accuracy"))
+            if not math.isfinite(loss) and "loss" in logs:
+                state.diverged = f"the loss became {loss} in epoch {self.epoch + 1}"
+                self.model.stop_training = True
+                return
             if state.requested:
                 self.partial_epoch = True
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
-            if self.partial_epoch:
+            if self.partial_epoch or state.diverged:
                 return  # the interrupted epoch is rolled back, not recorded
             logs = logs or {}
+            if not math.isfinite(_value(logs, "val_loss") if "val_loss" in logs else 0.0):
+                state.diverged = (f"the validation loss became {_value(logs, 'val_loss')} "
+                                  f"in epoch {epoch + 1}")
+                self.model.stop_training = True
+                return
             row = {
                 "epoch": epoch + 1,
                 "loss": _value(logs, "loss"),
@@ -353,6 +409,8 @@ def _progress_callback(keras, observer: TrainingObserver, state: _InterruptState
             to_numpy = keras.ops.convert_to_numpy
             self.snapshot = ([to_numpy(v) for v in self.model.variables],
                              [to_numpy(v) for v in self.model.optimizer.variables])
+            if on_epoch is not None:
+                on_epoch(self.model, history)  # the checkpoint for --resume
             observer.on_epoch_end(row)
             if state.requested:  # Ctrl-C during validation: this epoch is complete; stop
                 self.model.stop_training = True
@@ -405,6 +463,7 @@ def train(config: TrainConfig, out: Path | str | None = None,
     loaded = load_training_data(config.dataset, config.data_dir, config.validation,
                                 config.seed)
     data = loaded.splits
+    _check_data(data, config)
     from mnistcli.distribute import make_plan
 
     plan = make_plan(distribution)
@@ -437,15 +496,49 @@ def train(config: TrainConfig, out: Path | str | None = None,
                                  replacing=False, plan=plan)
         return TrainResult(run=RunInfo(path=final, source="worker", record=record),
                            record=record, published=False)
-    with building_run(final) as partial:
+    state = _InterruptState()
+    with _stoppable(state, observer, final), building_run(final) as partial:
         # weights start from the seed (a multi-worker run broadcasts the chief's);
         # shuffles and augmentation differ per worker
         _seed_everything(config.seed + plan.worker_index)
         with _scope(plan):
             model = spec.build(loaded.num_classes)
         record = _train_into(partial, model, config, data, record, [], observer,
-                             replacing=False, plan=plan)
-    return TrainResult(run=load_run(final), record=record)
+                             replacing=False, plan=plan, state=state)
+    return TrainResult(run=load_run(final), record=record, stopped_by_signal=state.requested)
+
+
+def _check_data(data: dict, config: TrainConfig) -> None:
+    """Refuse, before any training, data a run cannot be trained and tested on."""
+    if not len(data.get("train", ())):
+        raise MnistError("the training split is empty: nothing to train on"
+                         + (f" (--validation {config.validation} holds out every image)"
+                            if config.validation else ""))
+    if "test" not in data or not len(data["test"]):
+        raise MnistError("the test split is empty: a run is tested after training; give "
+                         "data with test images")
+
+
+@contextlib.contextmanager
+def _stoppable(state: _InterruptState, observer: TrainingObserver,
+               final: Path) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop training gracefully (see _sigint_stops_training); an abort
+    (a second one) becomes TrainingAborted saying what was kept."""
+    from mnistcli.runs import describe_checkpoint, has_checkpoint
+
+    with _sigint_stops_training(state, observer):
+        try:
+            yield
+        except TrainingAborted:
+            raise
+        except KeyboardInterrupt:
+            partial = partial_path(final)
+            if has_checkpoint(partial):
+                raise TrainingAborted(
+                    f"aborted; the last completed epoch ({describe_checkpoint(partial)}) "
+                    f"is kept: `mnist train --resume {final}` continues it") from None
+            raise TrainingAborted("aborted before an epoch completed; nothing saved"
+                                  ) from None
 
 
 def _scope(plan: Plan | None):
@@ -458,47 +551,82 @@ def _scope(plan: Plan | None):
 def resume(run_arg: Path | str, observer: TrainingObserver | None = None,
            epochs: int | None = None, data_dir: Path | str | None = None) -> TrainResult:
     """Continue an interrupted run from its next epoch to its planned total (or ``epochs``)
-    and mark it completed. The optimizer state comes back from its model.keras."""
+    and mark it completed. The optimizer state comes back from its model.keras.
+
+    ``run_arg`` is a run directory or name, or an unfinished run (killed while training:
+    its ``.<name>.partial`` directory, or the name it was to have), which continues from
+    its last checkpoint."""
+    from mnistcli.runs import ASSETS_DIR, STATUS_TRAINING, checkpoint_path, final_path
+
     observer = observer or TrainingObserver()
-    run = load_run(run_arg) if Path(run_arg).is_dir() else resolve_run(run_arg)
-    if run.source != "run":
-        raise RunError(f"{run_arg}: only a run directory can be resumed")
-    record = json.loads(json.dumps(run.record))  # a private copy
-    history = read_history(run.path / HISTORY_FILE).rows()
-    done = int(record.get("epochs_completed", len(history)))
+    unfinished = find_unfinished(run_arg)
+    if unfinished is not None:
+        if unfinished.status == STATUS_TRAINING:
+            raise RunError(f"{run_arg}: another mnist process is training this run now; "
+                           "wait for it to finish")
+        final = final_path(unfinished.path)
+        source = checkpoint_path(unfinished.path)
+        record = json.loads(json.dumps(unfinished.record))  # a private copy
+        record.pop("checkpoint", None)
+    else:
+        path = Path(run_arg).expanduser()
+        run = load_run(path) if path.is_dir() else resolve_run(run_arg)
+        if run.source == "shipped" or run.path.resolve() == ASSETS_DIR:
+            raise RunError("the model shipped with mnistcli cannot be resumed (it carries no "
+                           "optimizer state); train a run of your own with `mnist train`")
+        if run.source != "run":
+            raise RunError(f"{run_arg}: only a run directory can be resumed")
+        final = source = run.path
+        record = json.loads(json.dumps(run.record))  # a private copy
+    history = read_history(source / HISTORY_FILE).rows()
+    done = len(history)
     config = TrainConfig.from_record(record, epochs=epochs, data_dir=data_dir)
-    if done >= config.epochs:
-        raise RunError(f"{run.path}: already trained for {done} of {config.epochs} epochs; "
+    if done >= config.epochs and unfinished is None:
+        # (an unfinished run checkpointed after its last epoch is tested and written)
+        raise RunError(f"{final}: already trained for {done} of {config.epochs} epochs; "
                        "nothing to resume (ask for more epochs to train further)")
     _check_config(config)
     models.get_model_spec(config.model)
     loaded = load_training_data(config.dataset, config.data_dir, config.validation,
                                 config.seed)
     data = loaded.splits
+    _check_data(data, config)
     recorded_digests = (record.get("data") or {}).get("digests")
     if recorded_digests and loaded.digests != recorded_digests:
         raise RunError(f"the data in {loaded.directory} differs from the "
-                       f"data {run.path.name} was trained on (SHA-256 mismatch)")
+                       f"data {final.name} was trained on (SHA-256 mismatch)")
     record["hyperparameters"] = _jsonable(config.hyperparameters())
     record["resumed"] = [*record.get("resumed", []), _now()]
-    with building_run(run.path, replacing=True) as partial:
+    state = _InterruptState()
+    with _stoppable(state, observer, final), \
+            building_run(final, replacing=final.exists(),
+                         resuming=unfinished is not None) as partial:
         # shuffles differ from the first epochs', yet stay reproducible
         _seed_everything(config.seed + done)
         # schedules registered by the optimizer factory must exist before loading
         _make_optimizer(config, _steps_per_epoch(len(data["train"]), config))
-        model = load_keras_model(run.path / KERAS_FILE, compile=True)
+        model = load_keras_model(source / KERAS_FILE, compile=True)
+        if getattr(model, "optimizer", None) is None or not model.compiled:
+            raise RunError(f"{source / KERAS_FILE}: holds no optimizer state, so its "
+                           "training cannot be continued")
         record = _train_into(partial, model, config, data, record, history, observer,
-                             replacing=True)
-    return TrainResult(run=load_run(run.path), record=record)
+                             replacing=True, state=state)
+    return TrainResult(run=load_run(final), record=record, stopped_by_signal=state.requested)
 
 
 def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: dict,
                 history: list[dict[str, float]], observer: TrainingObserver,
-                replacing: bool, plan: Plan | None = None) -> dict[str, Any]:
-    """Fit ``model`` from epoch ``len(history)`` on, then write the run's four files into
-    ``partial``; returns the finished record."""
+                replacing: bool, plan: Plan | None = None,
+                state: _InterruptState | None = None) -> dict[str, Any]:
+    """Fit ``model`` from epoch ``len(history)`` on (checkpointing each completed epoch in
+    ``partial``), then write the run's four files into ``partial``; returns the finished
+    record."""
+    checkpoint = None
+    if plan is None or not plan.distributed:
+        def checkpoint(fitted, rows):
+            write_checkpoint(partial, lambda path: fitted.save(path), record, rows)
     parameters = _fit(model, config, data, history, observer, record["name"], replacing,
-                      plan)
+                      plan, state=state, on_epoch=checkpoint)
     if plan is not None and plan.distributed:
         record["distribution"] = plan.summary
         if not plan.is_chief:
@@ -510,9 +638,13 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
         observer.on_phase("testing")
         probabilities = np.asarray(model.predict(to_model_input(test.images),
                                                  batch_size=1024, verbose=0))
+        if not np.isfinite(probabilities).all():
+            raise TrainingDiverged("training diverged: the model answers NaN on the test "
+                                   "images; nothing was published")
         test_result = evaluate_probabilities(probabilities, test.labels)
         observer.on_phase("saving")
         model.save(partial / KERAS_FILE)
+        observer.on_phase("converting")
         convert_to_tflite(model, partial / TFLITE_FILE)
         difference = check_tflite(model, partial / TFLITE_FILE,
                                   test.images[:TFLITE_CHECK_IMAGES])
@@ -535,6 +667,7 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
         },
         "tflite_max_difference": difference,
     })
+    observer.on_phase("writing")
     write_history(partial / HISTORY_FILE, history)
     (partial / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
@@ -542,7 +675,8 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
 
 def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]],
          observer: TrainingObserver, run_name: str, replacing: bool,
-         plan: Plan | None = None) -> int:
+         plan: Plan | None = None, state: _InterruptState | None = None,
+         on_epoch=None) -> int:
     """Train until ``config.epochs`` or the first Ctrl-C, appending a row to ``history``
     per completed epoch and leaving the weights of the last completed one; returns the
     model's parameter count."""
@@ -578,8 +712,10 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
     if multi_worker:
         _build_before_fit(tf, model, plan, prepare, data["train"], config.batch_size)
     parameters = int(model.count_params())
-    state = _InterruptState()
-    callback = _progress_callback(keras, observer, state, history)
+    state = state or _InterruptState()
+    callback = _progress_callback(keras, observer, state, history, on_epoch=on_epoch)
+    if state.requested:
+        raise TrainingInterrupted("interrupted before training started; nothing saved")
     observer.on_train_begin(run_name=run_name, epochs=config.epochs,
                             initial_epoch=initial_epoch, steps_per_epoch=steps,
                             parameters=parameters)
@@ -587,9 +723,10 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
             warnings.catch_warnings(), distribute.keras_multi_worker_fix(multi_worker):
         warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
         try:
-            model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                      initial_epoch=initial_epoch, callbacks=[callback], verbose=0,
-                      **fit_options)
+            if initial_epoch < config.epochs:  # else a checkpoint after the last epoch
+                model.fit(train_data, validation_data=validation_data,
+                          epochs=config.epochs, initial_epoch=initial_epoch,
+                          callbacks=[callback], verbose=0, **fit_options)
         except distribute.lost_worker_errors(tf) as exc:
             if not distributed or plan.workers < 2:
                 raise
@@ -598,6 +735,10 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
                 f"cannot be reached ({type(exc).__name__}: {distribute.error_reason(exc)}); "
                 "nothing was published") from None
     observer.on_train_end()
+    if state.diverged:
+        raise TrainingDiverged(
+            f"training diverged: {state.diverged}; nothing was published (try a lower "
+            "--learning-rate)")
     if len(history) == initial_epoch and state.requested:
         raise TrainingInterrupted(
             "interrupted before an epoch completed; nothing saved"
