@@ -317,6 +317,8 @@ def make_optimizer(name: str, learning_rate: float, schedule: str, steps_per_epo
 
 # --- augmentation --------------------------------------------------------------------------
 
+# What --augment means for a model whose recipe does not augment.
+DEFAULT_AUGMENT = {"shift": 2.0, "rotate": 10.0}
 AUGMENTATIONS = {
     "shift": "largest shift in pixels, up/down and left/right independently",
     "rotate": "largest rotation in degrees, either way",
@@ -334,7 +336,7 @@ def make_augmenter(augment: dict[str, float] | None):
     numbers come from TensorFlow's global seed, so a seeded run is repeatable."""
     if not augment:
         return None
-    _check_augment(augment)
+    check_augment(augment)
     max_shift = float(augment.get("shift", 0.0))
     max_angle = math.radians(float(augment.get("rotate", 0.0)))
     max_zoom = float(augment.get("zoom", 0.0))
@@ -362,7 +364,8 @@ def make_augmenter(augment: dict[str, float] | None):
     return random_affine
 
 
-def _check_augment(augment: dict[str, float]) -> None:
+def check_augment(augment: dict[str, float]) -> None:
+    """Raise ModelError for an unknown augmentation or a strength out of its range."""
     unknown = sorted(set(augment) - set(AUGMENTATIONS))
     if unknown:
         raise ModelError(f"unknown augmentation {', '.join(unknown)}; choose from: "

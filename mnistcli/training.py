@@ -67,6 +67,7 @@ from mnistcli.training_data import load_training_data, recorded_dataset
 
 DEFAULT_SEED = 0
 TFLITE_CHECK_IMAGES = 256  # test images the .tflite must answer as the Keras model does
+TENSORBOARD_DIR = "tensorboard"  # TensorBoard event logs inside a run (--tensorboard)
 # numpy's and TensorFlow's generators take a seed of 32 bits; resuming adds the epoch to it
 MAX_SEED = 2**32 - 1 - 100_000
 
@@ -100,6 +101,9 @@ class TrainConfig:
     schedule: str = "constant"
     augment: dict[str, float] | None = None
     label_smoothing: float = 0.0
+    # Stop after this many epochs without a lower validation loss, keeping the best
+    # epoch's weights; None trains every epoch.
+    early_stopping: int | None = None
     seed: int = DEFAULT_SEED
     validation: int = DEFAULT_VALIDATION
     data_dir: Path | None = None
@@ -107,10 +111,12 @@ class TrainConfig:
     max_steps: int | None = None
     # The registry dataset (with --data, whose classes and preprocessing the files use)
     dataset: str = DEFAULT_DATASET
+    # Write TensorBoard event logs into the run (how it is watched, not what is trained)
+    tensorboard: bool = False
 
     def hyperparameters(self) -> dict[str, Any]:
         values = asdict(self)
-        for key in ("model", "seed", "data_dir", "dataset"):
+        for key in NOT_HYPERPARAMETERS:
             values.pop(key)
         return values
 
@@ -120,7 +126,7 @@ class TrainConfig:
         """The config a run was trained with, from its run.json record; ``epochs`` and
         ``data_dir`` replace the recorded ones when given. Keys this version does not
         know (from older or newer records) are ignored."""
-        known = {f.name for f in fields(cls)} - {"model", "seed", "data_dir", "dataset"}
+        known = {f.name for f in fields(cls)} - set(NOT_HYPERPARAMETERS)
         hyperparameters = {key: value for key, value in record["hyperparameters"].items()
                            if key in known}
         if epochs is not None:
@@ -136,27 +142,81 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
                 learning_rate: float | None = None, optimizer: str | None = None,
                 seed: int | None = None, validation: int | None = None,
                 data_dir: Path | str | None = None, max_steps: int | None = None,
-                dataset: str | None = None) -> TrainConfig:
-    """A TrainConfig: what is given, the model's registry recipe for the rest."""
+                dataset: str | None = None, schedule: str | None = None,
+                augment: dict[str, float] | None | bool = None,
+                label_smoothing: float | None = None, early_stopping: int | None = None,
+                tensorboard: bool = False) -> TrainConfig:
+    """A TrainConfig: what is given, the model's registry recipe for the rest.
+    ``augment``: a dict of strengths (see models.make_augmenter), False for none, None
+    for the recipe's."""
     spec = models.get_model_spec(model)
     recipe = spec.recipe
+    if augment is None:
+        augment = dict(recipe.augment) if recipe.augment else None
+    elif augment is True:  # asked for, whatever the recipe says
+        augment = dict(recipe.augment or models.DEFAULT_AUGMENT)
     config = TrainConfig(
         model=spec.name,
         epochs=recipe.epochs if epochs is None else epochs,
         batch_size=recipe.batch_size if batch_size is None else batch_size,
         learning_rate=recipe.learning_rate if learning_rate is None else learning_rate,
         optimizer=recipe.optimizer if optimizer is None else optimizer,
-        schedule=recipe.schedule,
-        augment=dict(recipe.augment) if recipe.augment else None,
-        label_smoothing=recipe.label_smoothing,
+        schedule=recipe.schedule if schedule is None else schedule,
+        augment=dict(augment) if augment else None,
+        label_smoothing=recipe.label_smoothing if label_smoothing is None else label_smoothing,
+        early_stopping=early_stopping,
         seed=DEFAULT_SEED if seed is None else seed,
         validation=DEFAULT_VALIDATION if validation is None else validation,
         data_dir=Path(data_dir) if data_dir is not None else None,
         max_steps=max_steps,
         dataset=get_dataset(dataset or DEFAULT_DATASET).name,
+        tensorboard=tensorboard,
     )
     _check_config(config)
     return config
+
+
+# What a recipe file (`mnist train --config FILE`) may set: make_config's parameters.
+RECIPE_KEYS = ("model", "epochs", "batch_size", "learning_rate", "optimizer", "schedule",
+               "augment", "label_smoothing", "early_stopping", "seed", "validation",
+               "dataset")
+
+
+def read_recipe_file(path: Path | str) -> dict[str, Any]:
+    """A TOML recipe: top-level keys from RECIPE_KEYS (``augment`` a table of strengths,
+    or false). An unknown key is an error naming it, so a typo never trains silently
+    with the default."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MnistError(f"{path}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MnistError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MnistError(f"{path}: not valid TOML ({exc})") from None
+    unknown = [key for key in values if key not in RECIPE_KEYS]
+    if unknown:
+        raise MnistError(f"{path}: unknown key {unknown[0]!r}; a recipe sets "
+                         f"{', '.join(RECIPE_KEYS)}")
+    augment = values.get("augment")
+    if augment is not None and not isinstance(augment, (dict, bool)):
+        raise MnistError(f"{path}: augment must be a table of strengths "
+                         "(e.g. {{ shift = 2, rotate = 10 }}) or false")
+    return values
+
+
+def recipe_of_run(run: RunInfo) -> dict[str, Any]:
+    """The make_config arguments that train ``run``'s recipe again (model, seed, dataset
+    and every hyperparameter it recorded)."""
+    config = TrainConfig.from_record(run.record)
+    values = asdict(config)
+    for key in ("data_dir", "max_steps", "tensorboard"):
+        values.pop(key)
+    values["augment"] = values["augment"] or False
+    return values
 
 
 def _check_config(config: TrainConfig) -> None:
@@ -175,6 +235,24 @@ def _check_config(config: TrainConfig) -> None:
         raise MnistError(f"label smoothing must be in [0, 1), not {config.label_smoothing}")
     if config.max_steps is not None and config.max_steps < 1:
         raise MnistError(f"max steps must be at least 1, not {config.max_steps}")
+    if config.schedule not in models.SCHEDULES:
+        raise MnistError(f"unknown schedule {config.schedule!r}; choose one of: "
+                         f"{', '.join(models.SCHEDULES)}")
+    if config.augment:
+        models.check_augment(config.augment)
+    if config.tensorboard:
+        from importlib.util import find_spec
+
+        if find_spec("tensorboard") is None:
+            raise MnistError("TensorBoard logs need the tensorboard package "
+                             "(pip install tensorboard)")
+    if config.early_stopping is not None:
+        if config.early_stopping < 1:
+            raise MnistError(f"early stopping patience must be at least 1 epoch, not "
+                             f"{config.early_stopping}")
+        if config.validation == 0:
+            raise MnistError("early stopping watches the validation loss: it needs a "
+                             "validation split (validation > 0)")
 
 
 class TrainingObserver:
@@ -625,8 +703,20 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
     if plan is None or not plan.distributed:
         def checkpoint(fitted, rows):
             write_checkpoint(partial, lambda path: fitted.save(path), record, rows)
+    keras, _ = import_keras()
+    stopper = None
+    extra_callbacks = []
+    if config.early_stopping:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping, restore_best_weights=True)
+        extra_callbacks.append(stopper)
+    if config.tensorboard:
+        # event files of every epoch, inside the run: `tensorboard --logdir RUNS_DIR`
+        extra_callbacks.append(keras.callbacks.TensorBoard(
+            log_dir=str(partial / TENSORBOARD_DIR), write_graph=False))
     parameters = _fit(model, config, data, history, observer, record["name"], replacing,
-                      plan, state=state, on_epoch=checkpoint)
+                      plan, state=state, on_epoch=checkpoint, extra_callbacks=extra_callbacks)
+    stopped_early = stopper is not None and stopper.stopped_epoch > 0
     if plan is not None and plan.distributed:
         record["distribution"] = plan.summary
         if not plan.is_chief:
@@ -649,8 +739,16 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
         difference = check_tflite(model, partial / TFLITE_FILE,
                                   test.images[:TFLITE_CHECK_IMAGES])
     last = history[-1]
+    if stopped_early:
+        # the weights are the best epoch's: so are the metrics reported with them
+        best = max(0, min(int(stopper.best_epoch), len(history) - 1))  # 0-based
+        last = history[best]
+        record["early_stopping"] = {"patience": config.early_stopping,
+                                    "stopped_after_epoch": len(history),
+                                    "best_epoch": best + 1}
     record.update({
-        "status": STATUS_COMPLETED if len(history) >= config.epochs else STATUS_INTERRUPTED,
+        "status": STATUS_COMPLETED if len(history) >= config.epochs or stopped_early
+        else STATUS_INTERRUPTED,
         "epochs_completed": len(history),
         "parameters": parameters,
         "input_shape": list(models.INPUT_SHAPE),
@@ -676,7 +774,7 @@ def _train_into(partial: Path, model, config: TrainConfig, data: dict, record: d
 def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]],
          observer: TrainingObserver, run_name: str, replacing: bool,
          plan: Plan | None = None, state: _InterruptState | None = None,
-         on_epoch=None) -> int:
+         on_epoch=None, extra_callbacks=()) -> int:
     """Train until ``config.epochs`` or the first Ctrl-C, appending a row to ``history``
     per completed epoch and leaving the weights of the last completed one; returns the
     model's parameter count."""
@@ -726,7 +824,8 @@ def _fit(model, config: TrainConfig, data: dict, history: list[dict[str, float]]
             if initial_epoch < config.epochs:  # else a checkpoint after the last epoch
                 model.fit(train_data, validation_data=validation_data,
                           epochs=config.epochs, initial_epoch=initial_epoch,
-                          callbacks=[callback], verbose=0, **fit_options)
+                          callbacks=[callback, *extra_callbacks], verbose=0,
+                          **fit_options)
         except distribute.lost_worker_errors(tf) as exc:
             if not distributed or plan.workers < 2:
                 raise

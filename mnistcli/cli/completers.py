@@ -39,3 +39,9 @@ def export_formats(incomplete: str) -> list[str]:
     from mnistcli.export import FORMATS
 
     return [name for name in FORMATS if name.startswith(incomplete)]
+
+
+def schedules(incomplete: str) -> list[tuple[str, str]]:
+    from mnistcli.models import SCHEDULES
+
+    return [(name, text) for name, text in SCHEDULES.items() if name.startswith(incomplete)]

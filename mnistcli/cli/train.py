@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import DatasetOption, QuietOption, ValidationOption, err_console
+from mnistcli.cli.common import DatasetOption, QuietOption, err_console
 from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.datasets import DEFAULT_DATASET, DEFAULT_VALIDATION
 from mnistcli.models import DEFAULT_MODEL, MODELS
@@ -148,6 +148,52 @@ def _summary_table(result) -> None:
                           markup=False)
 
 
+def _augment_choice(augment: bool | None, shift: float | None, rotate: float | None,
+                    zoom: float | None) -> dict[str, float] | bool | None:
+    """The --augment/--no-augment flag and the strengths, as make_config takes them: None
+    (the recipe's), False (none), True (the recipe's, or a default), or strengths."""
+    strengths = {key: value for key, value in (("shift", shift), ("rotate", rotate),
+                                               ("zoom", zoom)) if value is not None}
+    if augment is False:
+        if strengths:
+            raise typer.BadParameter("--no-augment and augmentation strengths contradict "
+                                     "each other", param_hint="--no-augment")
+        return False
+    if strengths:
+        return strengths
+    return augment
+
+
+def _recipe(recipe_file: Path | None, from_run: str | None, augment, **flags) -> dict:
+    """make_config's arguments: a --config file or --from-run run, then the flags given."""
+    from mnistcli import training
+
+    if recipe_file is not None and from_run is not None:
+        raise typer.BadParameter("--config and --from-run each give a whole recipe; "
+                                 "choose one", param_hint="--config")
+    base: dict = {}
+    if recipe_file is not None:
+        base = training.read_recipe_file(recipe_file)
+    elif from_run is not None:
+        from mnistcli.runs import resolve_run
+
+        base = training.recipe_of_run(resolve_run(from_run))
+    recipe = {**base, **{key: value for key, value in flags.items() if value is not None}}
+    if isinstance(augment, dict):
+        # strengths from the flags refine the file's (or the model recipe's) table
+        from mnistcli.models import get_model_spec
+
+        given = base.get("augment")
+        if not isinstance(given, dict):
+            given = get_model_spec(recipe.get("model") or DEFAULT_MODEL).recipe.augment
+        recipe["augment"] = {**(given or {}), **augment}
+    elif augment is True and not base.get("augment"):
+        recipe["augment"] = True
+    elif augment is not None:
+        recipe["augment"] = augment
+    return recipe
+
+
 ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", metavar="NAME", autocompletion=completers.zoo_models,
@@ -170,10 +216,52 @@ def command(
     optimizer: Annotated[str | None, typer.Option(
         "--optimizer", metavar="NAME",
         help="adam, adamw, sgd or rmsprop [default: the model's recipe].")] = None,
-    seed: Annotated[int, typer.Option(
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", metavar="NAME", autocompletion=completers.schedules,
+        help="Learning-rate schedule: constant, cosine or onecycle [default: the model's "
+        "recipe].", show_default=False)] = None,
+    augment: Annotated[bool | None, typer.Option(
+        "--augment/--no-augment",
+        help="Randomly shift, rotate and zoom training images [default: the model's "
+        "recipe].", show_default=False)] = None,
+    shift: Annotated[float | None, typer.Option(
+        "--shift", metavar="PX", help="Augmentation: largest shift in pixels (implies "
+        "--augment).", show_default=False)] = None,
+    rotate: Annotated[float | None, typer.Option(
+        "--rotate", metavar="DEG", help="Augmentation: largest rotation in degrees "
+        "(implies --augment).", show_default=False)] = None,
+    zoom: Annotated[float | None, typer.Option(
+        "--zoom", metavar="F", help="Augmentation: largest relative change of scale, e.g. "
+        "0.1 (implies --augment).", show_default=False)] = None,
+    label_smoothing: Annotated[float | None, typer.Option(
+        "--label-smoothing", metavar="F",
+        help="Label smoothing in [0, 1) [default: the model's recipe].",
+        show_default=False)] = None,
+    early_stopping: Annotated[int | None, typer.Option(
+        "--early-stopping", metavar="PATIENCE", min=1,
+        help="Stop after PATIENCE epochs without a lower validation loss and keep the best "
+        "epoch's weights.", show_default=False)] = None,
+    recipe_file: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE",
+        help="A TOML recipe: model, epochs, batch_size, learning_rate, optimizer, "
+        "schedule, augment (a table of shift/rotate/zoom, or false), label_smoothing, "
+        "early_stopping, seed, validation, dataset. Flags given too win.",
+        show_default=False)] = None,
+    from_run: Annotated[str | None, typer.Option(
+        "--from-run", metavar="RUN", autocompletion=completers.runs,
+        help="Train again with exactly that run's recipe (model, seed, data set and "
+        "hyperparameters) into a new run. Flags given too win.", show_default=False)] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Write TensorBoard event logs into the run "
+        "(RUN/tensorboard; view all runs with `tensorboard --logdir` on the runs "
+        "directory).")] = False,
+    seed: Annotated[int | None, typer.Option(
         "--seed", help="Random seed: the same seed on the same data gives the same "
-        "weights.")] = 0,
-    validation: ValidationOption = DEFAULT_VALIDATION,
+        "weights [default: 0].", show_default=False)] = None,
+    validation: Annotated[int | None, typer.Option(
+        "--validation", metavar="N", min=0,
+        help=f"Hold out the last N training images as the validation split [default: "
+        f"{DEFAULT_VALIDATION}].", show_default=False)] = None,
     data: Annotated[Path | None, typer.Option(
         "--data", metavar="DIR",
         help="Train on your own data: a directory holding four MNIST-format IDX files "
@@ -233,11 +321,23 @@ def command(
     from mnistcli import training
 
     observer = _make_observer(quiet)
+    recipe = _recipe(recipe_file, from_run, model=model, epochs=epochs,
+                     batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
+                     schedule=schedule, label_smoothing=label_smoothing,
+                     early_stopping=early_stopping, seed=seed, validation=validation,
+                     augment=_augment_choice(augment, shift, rotate, zoom))
     if resume is not None:
         changed = [name for name, value in (("--model", model), ("--batch-size", batch_size),
                                             ("--learning-rate", learning_rate),
                                             ("--optimizer", optimizer), ("--out", out),
-                                            ("--max-steps", max_steps))
+                                            ("--max-steps", max_steps),
+                                            ("--schedule", schedule), ("--augment", augment),
+                                            ("--shift", shift), ("--rotate", rotate),
+                                            ("--zoom", zoom),
+                                            ("--label-smoothing", label_smoothing),
+                                            ("--early-stopping", early_stopping),
+                                            ("--config", recipe_file),
+                                            ("--from-run", from_run))
                    if value is not None]
         if changed:
             raise typer.BadParameter(
@@ -252,10 +352,11 @@ def command(
         distribution = Distribution(strategy=distribute, cpu_replicas=cpu_replicas,
                                     device=device)
         distribution.check()
+        if dataset != DEFAULT_DATASET or "dataset" not in recipe:
+            recipe["dataset"] = dataset
         config = training.make_config(
-            model or DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, seed=seed,
-            validation=validation, data_dir=data, max_steps=max_steps, dataset=dataset)
+            recipe.pop("model", None) or DEFAULT_MODEL, data_dir=data, max_steps=max_steps,
+            tensorboard=tensorboard, **recipe)
         result = _stoppable(lambda: training.train(config, out=out, observer=observer,
                                                    distribution=distribution))
 
