@@ -115,12 +115,13 @@ EXPORT_TOLERANCE = 1e-4
 
 
 def export_ensemble(runs: Sequence, out: Path | str, check_images: np.ndarray | None = None,
-                    calibrate: bool = True, test=None) -> dict:
+                    calibrate: bool = True, test=None, force: bool = False) -> dict:
     """Write one .tflite averaging the runs' models (each with its run's temperature when
     ``calibrate``), atomically at ``out``. With ``check_images`` (uint8), the file's
     answers are compared with the members' own predictors averaged (ModelError beyond
     EXPORT_TOLERANCE). With ``test`` (a dataset split), the file's accuracy on it is
-    measured. Returns a record: path, size_bytes, members, max_difference, accuracy."""
+    measured. ``force``: replace an existing file at ``out`` (see fsutil.check_output).
+    Returns a record: path, size_bytes, members, max_difference, accuracy."""
     from mnistcli.calibration import run_temperature
     from mnistcli.fsutil import atomic_output
     from mnistcli.inference import load_predictor
@@ -133,7 +134,7 @@ def export_ensemble(runs: Sequence, out: Path | str, check_images: np.ndarray | 
     model = build_average_model(members, temperatures)
     out = Path(out)
     difference = None
-    with atomic_output(out) as built:
+    with atomic_output(out, force=force) as built:
         convert_to_tflite(model, built)
         if check_images is not None and len(check_images):
             expected = load_runs_predictor(runs, backend="auto", calibrate=calibrate) \

@@ -31,3 +31,7 @@ class ImageError(MnistError):
 
 class OutputError(MnistError):
     """A file or directory cannot be written where it was asked for."""
+
+
+class RunRecordWarning(UserWarning):
+    """A run skipped because its run.json is bad (the CLI shows one ``Warning: ...`` line)."""

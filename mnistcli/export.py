@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SIDE
-from mnistcli.errors import DataError, ModelError, RunError
-from mnistcli.fsutil import atomic_output
+from mnistcli.errors import DataError, MnistError, ModelError, RunError
+from mnistcli.fsutil import atomic_output, check_output
 from mnistcli.keras_files import (
     NotDenseNetwork,
     convert_to_int8_tflite,
@@ -30,6 +30,7 @@ from mnistcli.keras_files import (
     load_keras_model,
 )
 from mnistcli.models import INPUT_SHAPE
+from mnistcli.runs import RUN_FILE, RUN_FILES
 from mnistcli.stdio import quiet_library_output, stdout_to_stderr
 
 EXPORT_DIR = "export"  # default destination: RUN/export/<default name>
@@ -288,12 +289,16 @@ def default_destination(base: Path, fmt: ExportFormat, quantize: str | None) -> 
 
 def export_model(keras_path: Path | None, run_path: Path, format_name: str, out: Path,
                  quantize: str | None = None, data_dir: Path | None = None,
-                 validation: int | None = None, model=None) -> dict[str, Any]:
+                 validation: int | None = None, model=None,
+                 force: bool = False) -> dict[str, Any]:
     """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name`` to
     ``out`` (see :func:`default_destination` for the usual place).
 
     Returns a record: format, path, size_bytes and what the format adds (for tflite: the
     test accuracy, and with int8 the float model's size and accuracy for comparison).
+
+    Nothing the toolkit did not write is replaced: an existing ``out`` must be an earlier
+    export of ours and ``force`` given (see mnistcli.fsutil.check_output).
     """
     fmt = get_format(format_name)
     if quantize is not None:
@@ -309,14 +314,20 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str, out:
         raise RunError(f"{out}: is a directory; name the {fmt.name} file to write")
     if fmt.directory and out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a directory")
+    if (out.parent / RUN_FILE).is_file() and out.name in RUN_FILES:
+        raise RunError(f"{out}: is part of the run in {out.parent}; name another file")
+    check_output(out, force=force)  # before the model is loaded
     if model is None:
         model = load_keras_model(keras_path, run_path)
     if fmt.check is not None:
         fmt.check(model)  # before anything is written
 
     options = ExportOptions(quantize, Path(data_dir) if data_dir else None, validation)
-    with atomic_output(out) as built:
-        details = fmt.write(model, built, options)
+    with atomic_output(out, force=force) as built:
+        try:
+            details = fmt.write(model, built, options)
+        except MnistError as exc:  # named as the user named it, not the scratch copy
+            raise type(exc)(str(exc).replace(str(built), str(out))) from None
         size = _size(built)
     return {"format": fmt.name, "path": str(out), "size_bytes": size,
             "source": str(keras_path), **details}

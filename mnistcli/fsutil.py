@@ -223,16 +223,76 @@ def atomic_directory(final: Path | str, *, replace: bool = False,
         raise
 
 
+# --- never replacing what the toolkit did not write ---------------------------------------
+
+# Written into every directory an output of ours is (an export): `--force` may replace
+# such a directory, and only such a directory.
+OUTPUT_MARKER = ".written-by-mnist"
+
+
+def is_our_output(path: Path | str) -> bool:
+    """Whether ``path`` is a directory an earlier output of the toolkit made."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / OUTPUT_MARKER).is_file()
+
+
+def check_output(path: Path | str, *, force: bool = False) -> None:
+    """The one rule for every file or directory a command writes where the user said:
+    never delete or overwrite what the toolkit did not write, nor anything without
+    ``force``. Raises OutputError unless ``path``
+
+    - does not exist, or is an empty directory;
+    - is a file, and ``force`` (a user's own file is theirs to name with --force);
+    - is a directory an earlier output of ours made (holding OUTPUT_MARKER), and ``force``.
+
+    A directory holding anything else is never replaced, even with ``force``."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        try:
+            empty = not any(path.iterdir())
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if empty:
+            return
+        if not is_our_output(path):
+            raise OutputError(f"{path}: a directory holding files mnist did not write; "
+                              "it is never replaced: choose another destination")
+        if not force:
+            raise OutputError(f"{path}: exists (an earlier output of mnist); pass --force "
+                              "to replace it")
+        return
+    if not force:
+        raise OutputError(f"{path}: already exists; pass --force to replace it")
+
+
+def mark_output(directory: Path) -> None:
+    """Mark ``directory`` as an output of ours (see :func:`check_output`)."""
+    (Path(directory) / OUTPUT_MARKER).write_text(
+        "Written by mnist (mnistcli): `--force` may replace this directory.\n",
+        encoding="utf-8")
+
+
 @contextlib.contextmanager
-def atomic_output(final: Path | str, *, replace: bool = True) -> Iterator[Path]:
+def atomic_output(final: Path | str, *, force: bool = False) -> Iterator[Path]:
     """Yield a path that does not exist yet, named as ``final`` but in a scratch directory,
     for a library to write a file or a directory at; when the block completes it becomes
-    ``final`` (see :func:`publish`). Whatever happens, the scratch directory is removed."""
+    ``final`` (see :func:`publish`). Whatever happens, the scratch directory is removed.
+
+    What is at ``final`` already is replaced only as :func:`check_output` allows (checked
+    before and again just before the rename); a directory written here is marked as ours."""
     final = Path(final)
+    check_output(final, force=force)
     scratch = scratch_directory(final)
     try:
         built = scratch / final.name
         yield built
-        publish(built, final, replace=replace)
+        if built.is_dir() and not built.is_symlink():
+            mark_output(built)
+        check_output(final, force=force)
+        if final.is_dir() and not any(final.iterdir()):
+            final.rmdir()
+        publish(built, final, replace=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from mnistcli.datasets import IMAGE_PIXELS, IMAGE_SHAPE, IMAGE_SIDE
-from mnistcli.errors import ModelError
+from mnistcli.errors import MnistError, ModelError
 from mnistcli.stdio import import_keras, quiet_native_stderr
 
 # Big enough to amortise per-call overhead, small enough to keep memory flat.
@@ -196,12 +196,48 @@ def load_predictor(path: Path | str, backend: str = "auto") -> Predictor:
     if kind == "keras":
         if backend == "litert":
             raise ModelError(f"{path}: a Keras model cannot run on LiteRT; use its .tflite")
-        return KerasPredictor(path)
+        return check_predictor(KerasPredictor(path))
     if backend == "keras":
         raise ModelError(f"{path}: a TensorFlow Lite model needs the LiteRT backend")
     if litert_available():
-        return LiteRTPredictor(path)
+        return check_predictor(LiteRTPredictor(path))
     # No LiteRT wheel for this platform: TensorFlow's own interpreter reads the same file.
-    return LiteRTPredictor(path, make_interpreter=tensorflow_interpreter,
-                           backend="tensorflow-lite")
+    return check_predictor(LiteRTPredictor(path, make_interpreter=tensorflow_interpreter,
+                                           backend="tensorflow-lite"))
+
+
+def _known_input() -> np.ndarray:
+    """Two pictures every model must answer: a blank one and a vertical stroke (a 1)."""
+    images = np.zeros((2, *IMAGE_SHAPE), dtype=np.uint8)
+    images[1, 4:24, 13:15] = 255
+    return images
+
+
+def check_predictor(predictor):
+    """Use a model only after it answered a known input with finite probabilities that
+    sum to 1 (a corrupted file can load, then answer NaN or garbage); ModelError if not.
+    One small batch: cheap beside loading."""
+    path = predictor.path
+    try:
+        with quiet_native_stderr():
+            probabilities = np.asarray(predictor.predict_proba(_known_input()))
+    except MnistError:
+        raise
+    except Exception as exc:  # an interpreter fails in many ways on a damaged file
+        raise ModelError(f"{path}: the model fails on a test input, so the file is damaged "
+                         f"or not a classifier ({type(exc).__name__}: {exc})") from None
+    if probabilities.shape != (2, predictor.num_classes):
+        raise ModelError(f"{path}: the model answers a test input with shape "
+                         f"{probabilities.shape}, not one row of "
+                         f"{predictor.num_classes} probabilities per image")
+    if not np.isfinite(probabilities).all():
+        raise ModelError(f"{path}: the model answers a test input with NaN or infinite "
+                         "values; the file is damaged or the model diverged")
+    sums = probabilities.sum(axis=1)
+    # an int8 model's softmax is quantised (steps of 1/256 per class): a loose sum
+    if (probabilities < -1e-3).any() or not np.allclose(sums, 1.0, atol=0.05):
+        raise ModelError(f"{path}: the model's outputs on a test input are not "
+                         f"probabilities (they sum to {float(sums.max()):.4g}); it needs a "
+                         "softmax output, or the file is damaged")
+    return predictor
 

@@ -32,12 +32,29 @@ def load_keras_model(path: Path | str | None, where: Path | str | None = None, *
             f"{where}: this needs the Keras model (model.keras), and only a TensorFlow Lite "
             "model is there; pass a run directory made by `mnist train` or a .keras file"
         )
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    if path.suffix == ".keras" and not _readable_zip(path):
+        # keras itself would say "File not found" about a file that is there
+        raise ModelError(f"{path}: damaged or not a Keras model (not a readable .keras "
+                         "zip archive)")
     keras, _ = import_keras()
     try:
         with stdout_to_stderr():
             return keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # keras raises many types for a file that is not a model
         raise ModelError(f"{path}: not a valid Keras model ({exc})") from None
+
+
+def _readable_zip(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
 
 
 def convert_to_tflite(model, path: Path | str) -> None:

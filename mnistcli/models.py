@@ -323,6 +323,8 @@ AUGMENTATIONS = {
     "shift": "largest shift in pixels, up/down and left/right independently",
     "rotate": "largest rotation in degrees, either way",
     "zoom": "largest relative change of scale, e.g. 0.1 for 90%-110%",
+    "flip": "1 to mirror half the images left-right (for classes a mirror keeps, e.g. "
+            "clothing; never digits or letters)",
 }
 
 
@@ -340,6 +342,8 @@ def make_augmenter(augment: dict[str, float] | None):
     max_shift = float(augment.get("shift", 0.0))
     max_angle = math.radians(float(augment.get("rotate", 0.0)))
     max_zoom = float(augment.get("zoom", 0.0))
+    flip = bool(augment.get("flip", 0))
+    affine = bool(max_shift or max_angle or max_zoom)
 
     import tensorflow as tf
 
@@ -349,6 +353,11 @@ def make_augmenter(augment: dict[str, float] | None):
         if not training:
             return images
         count = tf.shape(images)[0]
+        if flip:
+            mirrored = tf.random.uniform([count, 1, 1, 1]) < 0.5
+            images = tf.where(mirrored, tf.reverse(images, axis=[2]), images)
+        if not affine:
+            return images
 
         def uniform(limit):
             return tf.random.uniform([count], -limit, limit, dtype=tf.float32)
@@ -371,7 +380,8 @@ def check_augment(augment: dict[str, float]) -> None:
         raise ModelError(f"unknown augmentation {', '.join(unknown)}; choose from: "
                          f"{', '.join(AUGMENTATIONS)}")
     for key, value in augment.items():
-        limit = INPUT_SHAPE[0] if key == "shift" else 90 if key == "rotate" else 1
+        limit = (INPUT_SHAPE[0] if key == "shift" else 90 if key == "rotate"
+                 else 2 if key == "flip" else 1)
         if not 0 <= float(value) < limit:
             raise ModelError(f"augmentation {key}={value} is out of range")
 

@@ -10,7 +10,11 @@ A run directory holds four files::
 Runs live in ``MNIST_HOME/runs/<UTC time>-<model>/``. While a run is being written it sits
 in a hidden ``.<name>.partial`` directory beside its final name and is renamed into place
 only when complete, so anything without the leading dot is a finished (or cleanly
-interrupted) run.
+interrupted) run. The writer holds a lock (``.<name>.lock``, see :func:`run_lock`), and
+checkpoints each completed epoch in ``.<name>.partial/checkpoint`` (see
+:func:`write_checkpoint`): a killed training is listed by :func:`list_unfinished` and
+continues with ``mnist train --resume``. Run records are checked when read
+(:func:`check_run_record`).
 
 This module also resolves what a user means by "the model": a run directory, a model
 file, a reference piped on stdin (a path line or the JSON record of ``train --json``), or
@@ -25,7 +29,10 @@ import csv
 import io
 import json
 import math
+import os
 import re
+import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistcli.errors import RunError
-from mnistcli.fsutil import atomic_directory
+from mnistcli.errors import OutputError, RunError, RunRecordWarning
+from mnistcli.fsutil import make_directory, publish
 from mnistcli.home import run_dirs, runs_dir
 
 KERAS_FILE = "model.keras"
@@ -48,7 +55,13 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 STATUS_COMPLETED = "completed"
 STATUS_INTERRUPTED = "interrupted"
 
+STATUS_TRAINING = "training"  # an unfinished run a live process is training
+STATUS_RESUMABLE = "resumable"  # an unfinished run with a checkpoint, no process on it
+STATUS_ABANDONED = "abandoned"  # killed before its first epoch ended: nothing to keep
+
 PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
+CHECKPOINT_DIR = "checkpoint"
 RUN_FORMAT = 1
 
 # The model shipped with the package (a .tflite plus its run.json), used when there is no run.
@@ -169,11 +182,80 @@ def read_run_record(directory: Path) -> dict[str, Any]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{directory}: not a run directory ({RUN_FILE} is missing)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: unreadable run record ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise RunRecordError(f"{path}: unreadable run record ({reason})") from None
     if not isinstance(record, dict) or "model" not in record:
-        raise RunError(f"{path}: not a run record (no \"model\" field)")
+        raise RunRecordError(f"{path}: not a run record (no \"model\" field)")
+    check_run_record(record, path)
     return record
+
+
+class RunRecordError(RunError):
+    """A run.json that exists but cannot be used: unreadable, or a field of the wrong type."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# The fields the toolkit reads from a run record, and the types it relies on (None is
+# always allowed: older records lack fields).
+_RECORD_FIELDS: dict[str, tuple[str, Any]] = {
+    "model": ("text", lambda v: isinstance(v, str) and v != ""),
+    "name": ("text", lambda v: isinstance(v, str)),
+    "status": ("text", lambda v: isinstance(v, str)),
+    "started": ("an ISO time as text", lambda v: isinstance(v, str)),
+    "finished": ("an ISO time as text", lambda v: isinstance(v, str)),
+    "epochs_completed": ("a whole number >= 0", lambda v: _is_int(v) and v >= 0),
+    "seed": ("a whole number", _is_int),
+    "parameters": ("a whole number", _is_int),
+    "training_seconds": ("a number", _is_number),
+    "hyperparameters": ("an object", lambda v: isinstance(v, dict)),
+    "metrics": ("an object of numbers", lambda v: isinstance(v, dict) and all(
+        x is None or _is_number(x) for x in v.values())),
+    "data": ("an object", lambda v: isinstance(v, dict)),
+    "resumed": ("a list", lambda v: isinstance(v, list)),
+    "class_names": ("a list of names", lambda v: isinstance(v, list) and all(
+        isinstance(x, (str, int)) and not isinstance(x, bool) for x in v)),
+    "preprocessing": ("text", lambda v: isinstance(v, str)),
+}
+_HYPERPARAMETER_FIELDS: dict[str, tuple[str, Any]] = {
+    "epochs": ("a whole number >= 1", lambda v: _is_int(v) and v >= 1),
+    "batch_size": ("a whole number >= 1", lambda v: _is_int(v) and v >= 1),
+    "learning_rate": ("a number", _is_number),
+    "validation": ("a whole number >= 0", lambda v: _is_int(v) and v >= 0),
+    "max_steps": ("a whole number >= 1", lambda v: _is_int(v) and v >= 1),
+    "optimizer": ("text", lambda v: isinstance(v, str)),
+    "schedule": ("text", lambda v: isinstance(v, str)),
+    "label_smoothing": ("a number", _is_number),
+    "augment": ("an object", lambda v: isinstance(v, dict)),
+}
+
+
+def check_run_record(record: dict[str, Any], path: Path | str = RUN_FILE) -> None:
+    """Raise RunRecordError naming the first field the toolkit reads whose value has the
+    wrong type (e.g. ``"started": 12345``), so a bad record is refused when read rather
+    than failing later wherever the field is used."""
+    def check(fields: dict[str, tuple[str, Any]], values: dict[str, Any], prefix: str):
+        for key, (expected, ok) in fields.items():
+            value = values.get(key)
+            if value is not None and not ok(value):
+                shown = json.dumps(value, default=str)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                raise RunRecordError(f"{path}: bad run record: \"{prefix}{key}\" is "
+                                     f"{shown}, expected {expected}")
+
+    check(_RECORD_FIELDS, record, "")
+    check(_HYPERPARAMETER_FIELDS, record.get("hyperparameters") or {}, "hyperparameters.")
+    data = record.get("data") or {}
+    for key in ("dataset", "dir"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise RunRecordError(f"{path}: bad run record: \"data.{key}\" is not text")
 
 
 def load_run(path: Path | str) -> RunInfo:
@@ -217,7 +299,7 @@ def load_model_file(path: Path | str) -> RunInfo:
 def list_runs(directory: Path | None = None) -> list[RunInfo]:
     """Every valid run under the runs directory (by default also the old location, see
     mnistcli.home.run_dirs), oldest first. Hidden (partial) and incomplete directories are
-    skipped."""
+    skipped; a run whose run.json is bad is skipped with a RunRecordWarning naming it."""
     directories = run_dirs() if directory is None else [directory]
     runs = []
     for child in (c for d in directories if d.is_dir() for c in d.iterdir()):
@@ -225,6 +307,9 @@ def list_runs(directory: Path | None = None) -> list[RunInfo]:
             continue
         try:
             runs.append(load_run(child))
+        except RunRecordError as exc:
+            # one bad run.json must not hide the others: skipped, and said once
+            warnings.warn(RunRecordWarning(f"skipped: {exc}"), stacklevel=2)
         except RunError:
             continue
     # started is an ISO timestamp in UTC, so it sorts as text; the name breaks ties
@@ -320,30 +405,236 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
 
 
+def lock_path(final: Path) -> Path:
+    """The lock file of run directory ``final``: hidden, beside it."""
+    return final.with_name(f".{final.name}{LOCK_SUFFIX}")
+
+
 @contextlib.contextmanager
-def building_run(final: Path, replacing: bool = False) -> Iterator[Path]:
-    """Yield the hidden ``.<name>.partial`` directory to write a run in; it becomes
-    ``final`` when the block completes, and is deleted if the block fails.
+def run_lock(final: Path) -> Iterator[None]:
+    """Hold the inter-process lock of run directory ``final`` (a lock file beside it,
+    released by the system if the process dies). Another process holding it: a RunError
+    at once, so two trainings never write into one run."""
+    from filelock import FileLock, Timeout
+
+    try:
+        make_directory(final.parent)
+        lock = FileLock(str(lock_path(final)))
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunError(f"{final}: another mnist process is training into this run now; "
+                       "wait for it to finish, or choose another run directory") from None
+    except OutputError as exc:  # a file where a directory should be
+        raise RunError(f"cannot write the run to {final.parent}: {exc}") from None
+    except OSError as exc:
+        raise RunError(f"cannot write the run to {final.parent}: "
+                       f"{exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        # removed while still held: a process that opens the name afterwards gets a new
+        # lock and then finds the run published (or cleaned up) by this one
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path(final))
+        lock.release()
+
+
+def is_locked(final: Path) -> bool:
+    """Whether a live process holds the lock of run directory ``final``."""
+    from filelock import FileLock, Timeout
+
+    if not lock_path(final).exists():
+        return False
+    lock = FileLock(str(lock_path(final)))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False
+
+
+def checkpoint_path(partial: Path) -> Path:
+    """The checkpoint directory in ``partial``: ``checkpoint``, or (killed between the two
+    renames that replace it) the previous one, moved aside as ``.checkpoint.old-PID``."""
+    current = partial / CHECKPOINT_DIR
+    if not (current / RUN_FILE).is_file():
+        for aside in sorted(partial.glob(f".{CHECKPOINT_DIR}.old-*")):
+            if (aside / RUN_FILE).is_file():
+                return aside
+    return current
+
+
+def has_checkpoint(partial: Path) -> bool:
+    return (checkpoint_path(partial) / RUN_FILE).is_file()
+
+
+@contextlib.contextmanager
+def building_run(final: Path, replacing: bool = False,
+                 resuming: bool = False) -> Iterator[Path]:
+    """Yield the hidden ``.<name>.partial`` directory to write a run in, holding the run's
+    lock (see :func:`run_lock`); it becomes ``final`` when the block completes.
 
     Creating it happens first, so a destination that cannot be written fails before any
     training. ``replacing`` (a resumed run): the old run is moved aside and deleted only
-    once the new one is in place. Otherwise ``final`` must not exist, or be empty."""
-    if not replacing and final.exists():
-        if final.is_dir() and not any(final.iterdir()):
-            final.rmdir()  # an empty directory the user made for us: ours to fill
-        else:
-            raise RunError(f"{final}: already exists; choose another run directory")
-    with contextlib.ExitStack() as stack:
+    once the new one is in place. Otherwise ``final`` must not exist, or be empty.
+    ``resuming``: the partial directory holds the checkpoint training continues from.
+
+    If the block fails with a MnistError (a clear failure, e.g. a diverged training) the
+    partial directory is deleted. If it is stopped otherwise (a second Ctrl-C, a crash)
+    and holds a checkpoint of a completed epoch (see :func:`write_checkpoint`), it is kept
+    for ``mnist train --resume``."""
+    from mnistcli.errors import MnistError
+
+    with run_lock(final):
+        partial = partial_path(final)
+        if not replacing and final.exists():
+            if final.is_dir() and not final.is_symlink() and not any(final.iterdir()):
+                final.rmdir()  # an empty directory the user made for us: ours to fill
+            else:
+                raise RunError(f"{final}: already exists; choose another run directory")
+        if not resuming and partial.exists():
+            if has_checkpoint(partial):
+                raise RunError(
+                    f"{final}: an unfinished training of this run is kept in {partial} "
+                    f"({describe_checkpoint(partial)}); continue it with `mnist train "
+                    f"--resume {final}`, or remove it with `mnist runs --prune`")
+            # left by a process killed before its first epoch ended: nothing to keep
+            shutil.rmtree(partial)
         try:
-            partial = stack.enter_context(atomic_directory(
-                final, replace=replacing, scratch_name=partial_path(final).name))
+            partial.mkdir(exist_ok=resuming)
         except OSError as exc:
             raise RunError(f"cannot write the run to {final.parent}: "
                            f"{exc.strerror or exc}") from None
-        yield partial
-        if not replacing and final.exists():
-            raise RunError(f"{final}: appeared while the run was being made; "
-                           "the new run is discarded")
+        try:
+            yield partial
+            if not replacing and final.exists():
+                raise RunError(f"{final}: appeared while the run was being made; "
+                               "the new run is discarded")
+            for checkpoint in [partial / CHECKPOINT_DIR,
+                               *partial.glob(f".{CHECKPOINT_DIR}.*")]:
+                shutil.rmtree(checkpoint, ignore_errors=True)
+            publish(partial, final, replace=replacing)
+        except BaseException as exc:
+            # a clear failure of a new run discards it; a resumed one keeps its checkpoint
+            if (isinstance(exc, MnistError) and not resuming) or not has_checkpoint(partial):
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+
+# --- checkpoints of unfinished runs ---------------------------------------------------------
+
+def write_checkpoint(partial: Path, save_model, record: dict[str, Any],
+                     history: list[dict[str, float]]) -> None:
+    """Write the state after a completed epoch into ``partial``/checkpoint atomically: the
+    model with its optimizer state (``save_model(path)`` writes it), history.csv and a
+    run.json whose status is "training". The old checkpoint is replaced only by a
+    complete new one, so a SIGKILL or power cut loses at most the epoch in flight."""
+    scratch = partial / f".{CHECKPOINT_DIR}.new"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    save_model(scratch / KERAS_FILE)
+    write_history(scratch / HISTORY_FILE, history)
+    checkpoint_record = {**record, "status": STATUS_TRAINING,
+                         "epochs_completed": len(history),
+                         "checkpoint": {"epoch": len(history),
+                                        "written": datetime.now(timezone.utc).isoformat(
+                                            timespec="seconds")}}
+    (scratch / RUN_FILE).write_text(json.dumps(checkpoint_record, indent=2, default=str)
+                                    + "\n", encoding="utf-8")
+    for name in (KERAS_FILE, HISTORY_FILE, RUN_FILE):
+        with open(scratch / name, "rb") as handle:
+            os.fsync(handle.fileno())
+    publish(scratch, partial / CHECKPOINT_DIR, replace=True)
+
+
+def describe_checkpoint(partial: Path) -> str:
+    try:
+        record = read_run_record(checkpoint_path(partial))
+    except RunError:
+        return "an unreadable checkpoint"
+    total = (record.get("hyperparameters") or {}).get("epochs")
+    return f"{record.get('epochs_completed')} of {total} epochs done"
+
+
+def final_path(partial: Path) -> Path:
+    """The run directory a ``.<name>.partial`` directory becomes."""
+    name = partial.name
+    return partial.with_name(name[1:-len(PARTIAL_SUFFIX)])
+
+
+def is_partial_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and \
+        len(name) > 1 + len(PARTIAL_SUFFIX)
+
+
+def load_unfinished(partial: Path) -> RunInfo:
+    """A run that is being trained, or whose training was killed: ``path`` is its partial
+    directory, ``status`` "training" (a live process holds its lock), "resumable" (it
+    holds a checkpoint: `mnist train --resume` continues it) or "abandoned" (killed
+    before its first epoch ended: nothing to keep)."""
+    final = final_path(partial)
+    locked = is_locked(final)
+    record: dict[str, Any] = {"name": final.name, "model": None}
+    keras_path = None
+    if has_checkpoint(partial):
+        try:
+            record = read_run_record(checkpoint_path(partial))
+            keras_path = checkpoint_path(partial) / KERAS_FILE
+        except RunError:
+            pass
+    status = STATUS_TRAINING if locked else (
+        STATUS_RESUMABLE if keras_path is not None else STATUS_ABANDONED)
+    record = {**record, "name": final.name, "status": status}
+    return RunInfo(path=partial, source="unfinished", record=record, keras_path=keras_path)
+
+
+def list_unfinished(directory: Path | None = None) -> list[RunInfo]:
+    """Runs being trained or left unfinished (see :func:`load_unfinished`), oldest first."""
+    directories = run_dirs() if directory is None else [directory]
+    found = [load_unfinished(child)
+             for d in directories if d.is_dir() for child in d.iterdir()
+             if is_partial_name(child.name) and child.is_dir()]
+    found.sort(key=lambda run: (run.started or "", run.name))
+    return found
+
+
+def find_unfinished(arg: Path | str) -> RunInfo | None:
+    """The unfinished run ``arg`` names (its partial directory, its final path, or its name
+    as `mnist runs` shows it), if it has a checkpoint or is being trained; else None."""
+    path = Path(arg).expanduser()
+    candidates = []
+    if is_partial_name(path.name):
+        candidates.append(path)
+    else:
+        candidates.append(partial_path(path))
+        if re.fullmatch(r"[\w.+-]+", str(arg)):
+            candidates += [partial_path(d / str(arg)) for d in run_dirs()]
+    for partial in candidates:
+        if partial.is_dir():
+            run = load_unfinished(partial)
+            if run.status != STATUS_ABANDONED:
+                return run
+    return None
+
+
+def prune_candidates(directory: Path | None = None) -> list[RunInfo]:
+    """Unfinished runs no process is training (resumable or abandoned)."""
+    return [run for run in list_unfinished(directory) if run.status != STATUS_TRAINING]
+
+
+def prune_run(run: RunInfo) -> Path:
+    """Delete an unfinished run's partial directory (and its lock file), unless a process
+    took it up meanwhile."""
+    if run.source != "unfinished" or not is_partial_name(run.path.name):
+        raise RunError(f"{run.path}: not an unfinished run")
+    final = final_path(run.path)
+    with run_lock(final):
+        shutil.rmtree(run.path, ignore_errors=True)
+    return run.path
 
 
 # --- history.csv ---------------------------------------------------------------------------

@@ -151,10 +151,18 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
     for the recipe's."""
     spec = models.get_model_spec(model)
     recipe = spec.recipe
+    data_spec = get_dataset(dataset or DEFAULT_DATASET)
+    recipe_augment, recipe_smoothing = recipe.augment, recipe.label_smoothing
+    if recipe.augment and data_spec.augment is not None:
+        # an augmenting recipe takes the dataset's own augmentation (and smoothing):
+        # clothing is mirrored, not rotated
+        recipe_augment = data_spec.augment
+        if data_spec.label_smoothing is not None:
+            recipe_smoothing = data_spec.label_smoothing
     if augment is None:
-        augment = dict(recipe.augment) if recipe.augment else None
+        augment = dict(recipe_augment) if recipe_augment else None
     elif augment is True:  # asked for, whatever the recipe says
-        augment = dict(recipe.augment or models.DEFAULT_AUGMENT)
+        augment = dict(recipe_augment or models.DEFAULT_AUGMENT)
     config = TrainConfig(
         model=spec.name,
         epochs=recipe.epochs if epochs is None else epochs,
@@ -163,13 +171,13 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
         optimizer=recipe.optimizer if optimizer is None else optimizer,
         schedule=recipe.schedule if schedule is None else schedule,
         augment=dict(augment) if augment else None,
-        label_smoothing=recipe.label_smoothing if label_smoothing is None else label_smoothing,
+        label_smoothing=recipe_smoothing if label_smoothing is None else label_smoothing,
         early_stopping=early_stopping,
         seed=DEFAULT_SEED if seed is None else seed,
         validation=DEFAULT_VALIDATION if validation is None else validation,
         data_dir=Path(data_dir) if data_dir is not None else None,
         max_steps=max_steps,
-        dataset=get_dataset(dataset or DEFAULT_DATASET).name,
+        dataset=data_spec.name,
         tensorboard=tensorboard,
     )
     _check_config(config)

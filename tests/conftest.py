@@ -40,3 +40,11 @@ def real_mnist_mirror() -> Path:
     if mirror is None:
         pytest.skip("real MNIST not available (set MNIST_MIRROR to a directory holding it)")
     return mirror
+
+
+@pytest.fixture
+def interactive_stdin(monkeypatch) -> None:
+    """Commands see stdin as a terminal (nothing piped in), as when run by hand: only then
+    do they fall back to the latest run. CliRunner's stdin is otherwise an empty pipe,
+    which is an error ("nothing on stdin")."""
+    monkeypatch.setattr("mnistcli.cli.common.stdin_is_interactive", lambda stream=None: True)

@@ -198,7 +198,7 @@ def test_reads_run_from_stdin_path_or_json(trained_run):
 
 
 @pytest.mark.slow
-def test_no_argument_uses_latest_run(trained_run, mnist_home):
+def test_no_argument_uses_latest_run(trained_run, mnist_home, interactive_stdin):
     runs = mnist_home / "runs"
     runs.mkdir()
     shutil.copytree(trained_run, runs / "20200101T000000Z-logreg")
@@ -207,7 +207,8 @@ def test_no_argument_uses_latest_run(trained_run, mnist_home):
     assert json.loads(result.stdout)["run"] == str(runs / "20200101T000000Z-logreg")
 
 
-def test_no_run_and_no_shipped_model_is_a_clear_error(monkeypatch, tmp_path):
+def test_no_run_and_no_shipped_model_is_a_clear_error(monkeypatch, tmp_path,
+                                                      interactive_stdin):
     monkeypatch.setattr(runs_module, "ASSETS_DIR", tmp_path / "no-assets")
     result = evaluate(input="")
     assert result.exit_code == 1

@@ -96,9 +96,10 @@ def test_atomic_output_takes_files_and_directories(tmp_path):
 
 def test_a_failed_atomic_output_keeps_the_previous_one(tmp_path):
     out = tmp_path / "csv"
-    out.mkdir()
-    (out / "layer1.csv").write_text("old")
-    with pytest.raises(ValueError), atomic_output(out) as built:
+    with atomic_output(out) as built:  # an earlier export of ours
+        built.mkdir()
+        (built / "layer1.csv").write_text("old")
+    with pytest.raises(ValueError), atomic_output(out, force=True) as built:
         built.mkdir()
         (built / "layer1.csv").write_text("new")
         raise ValueError("the writer failed")

@@ -86,7 +86,7 @@ def test_too_big_to_ship_changes_nothing(trained_run, tmp_path, monkeypatch):
     (["export", "--format", "keras"], "export/model.keras"),
 ])
 def test_shipped_model_outputs_go_to_the_current_directory(command, produced, tmp_path,
-                                                           monkeypatch):
+                                                           monkeypatch, interactive_stdin):
     from typer.testing import CliRunner
 
     from mnistcli.cli import app

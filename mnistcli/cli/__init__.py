@@ -11,12 +11,13 @@ import errno
 import importlib
 import os
 import sys
+import warnings
 
 import typer
 from typer.core import TyperGroup
 
 from mnistcli import __version__
-from mnistcli.errors import MnistError
+from mnistcli.errors import MnistError, RunRecordWarning
 
 # Each command lives in mnistcli.cli.<name with - as _>, as a function ``command``.
 # Modules import only light libraries at top level, so `mnist --help` and completion
@@ -75,7 +76,8 @@ class MnistGroup(TyperGroup):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with _warnings_as_lines():
+                return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
@@ -136,6 +138,27 @@ def _root(
 
     Example: mnist download | mnist train --model cnn | mnist evaluate --json
     """
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Warnings the core gives for the user (RunRecordWarning: a run skipped because its
+    run.json is bad) become one "Warning: ..." line each on stderr, said once."""
+    shown: set[str] = set()
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, RunRecordWarning):
+            return original(message, category, filename, lineno, file, line)
+        if str(message) not in shown:
+            shown.add(str(message))
+            typer.echo(f"Warning: {message}", err=True)
+        return None
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        warnings.simplefilter("always", RunRecordWarning)
+        yield
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -215,8 +238,23 @@ except KeyboardInterrupt:  # Ctrl-C while the commands load
     sys.exit(EXIT_INTERRUPTED)
 
 
+def _sigterm_interrupts() -> None:
+    """SIGTERM (timeout, docker stop, batch schedulers, CI) is handled as Ctrl-C is: the
+    command stops cleanly, nothing half-written is left, and `train` keeps its epochs."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
 def main(prog_name: str | None = None) -> None:
     _check_standard_streams()
+    _sigterm_interrupts()
     try:
         try:
             app(prog_name=prog_name)

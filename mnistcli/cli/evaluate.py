@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import DataDirOption, QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.common import (
+    DataDirOption,
+    ForceOption,
+    QuietOption,
+    check_outputs,
+    err_console,
+    read_piped_stdin,
+)
 from mnistcli.cli.output import Format, JsonOption, output_fields
 
 
@@ -87,6 +94,7 @@ def command(
         "--images", metavar="DIR",
         help="Evaluate on your own labelled images instead: DIR/<digit>/*.png (any image "
         "format), preprocessed as `mnist predict` does.", show_default=False)] = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -105,6 +113,9 @@ def command(
                                or split != "test"):
         raise typer.BadParameter("--images evaluates on your own images; it does not go "
                                  "with --data, --split or --validation", param_hint="--images")
+    check_outputs(save, plot, None if plot is None else
+                  plot.with_name(f"{plot.stem}-calibration{plot.suffix or '.png'}"),
+                  force=force)
     if save is not None and misclassified == 0:
         misclassified = 32
     from mnistcli.evaluation import evaluate_run, save_mistakes_grid

@@ -46,6 +46,9 @@ def command(
         help="tflite only: int8 weights and activations, calibrated on a sample of the "
         "training images (needs the dataset).", show_default=False)] = None,
     data: DataDirOption = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace what is at --out: a file, or a directory an earlier "
+        "export wrote (a directory holding anything else is never replaced).")] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -53,7 +56,9 @@ def command(
 
     tflite reports the model's size and its accuracy on the test split (when the dataset
     is there); with --quantize int8 it reports both the int8 and the float model's.
-    Whatever fails, nothing is left half-written.
+    Whatever fails, nothing is left half-written. Nothing is overwritten unless --force,
+    and a directory is replaced only if an export of mnist made it; the default
+    destination in the run is replaced freely.
 
     Several runs are exported as one tflite model holding all of them and averaging
     their probabilities (each with its `mnist calibrate` temperature), so predict and
@@ -66,16 +71,19 @@ def command(
 
     fmt = get_format(format_name)  # an unknown format fails before anything is loaded
     if runs and len(runs) > 1:
-        _export_ensemble(runs, fmt.name, out, quantize, data, quiet, as_json)
+        _export_ensemble(runs, fmt.name, out, quantize, data, quiet, as_json,
+                         force)
         return
     run = runs[0] if runs else None
     stdin_text = read_piped_stdin() if run is None else None
     trained = resolve_run(run, stdin_text=stdin_text)
     if out is None:
         out = default_destination(trained.output_dir(), fmt, quantize)
+        force = True  # the toolkit's own place for it
     validation = (trained.record.get("hyperparameters") or {}).get("validation")
     result = export_model(trained.keras_path, trained.path, format_name, out=out,
-                          quantize=quantize, data_dir=data, validation=validation)
+                          quantize=quantize, data_dir=data, validation=validation,
+                          force=force)
     if not quiet:
         line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"
         if result["format"] == "tflite":
@@ -94,7 +102,7 @@ def command(
 
 def _export_ensemble(runs: list[str], format_name: str, out: Path | None,
                      quantize: str | None, data: Path | None, quiet: bool,
-                     as_json: bool) -> None:
+                     as_json: bool, force: bool = False) -> None:
     from mnistcli.datasets import load_split
     from mnistcli.ensemble import ENSEMBLE_FILE, export_ensemble
     from mnistcli.errors import DataError
@@ -114,7 +122,7 @@ def _export_ensemble(runs: list[str], format_name: str, out: Path | None,
                           "their probabilities.", markup=False)
     result = export_ensemble(trained, out if out is not None else Path(ENSEMBLE_FILE),
                              check_images=test.images[:256] if test is not None else None,
-                             test=test)
+                             test=test, force=force)
     if not quiet:
         err_console.print(f"tflite: {result['path']} ({_size(result['size_bytes'])}), "
                           f"float32 test accuracy {_accuracy(result['accuracy'])}",

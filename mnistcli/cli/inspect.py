@@ -12,13 +12,13 @@ from rich.table import Table
 
 from mnistcli.cli.common import (
     DataDirOption,
-    JsonOption,
+    ForceOption,
     QuietOption,
     SplitOption,
-    emit,
-    emit_json,
+    check_outputs,
     err_console,
 )
+from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.cli.terminal import bar, color_enabled, draw_digits
 from mnistcli.datasets import DEFAULT_VALIDATION, NUM_CLASSES, SPLITS, load_split
 from mnistcli.errors import DataError
@@ -79,6 +79,7 @@ def command(
                      help="Enlargement of --save: each pixel becomes SxS."),
     ] = 8,
     json_output: JsonOption = False,
+    force: ForceOption = False,
     quiet: QuietOption = False,
     data_dir: DataDirOption = None,
     validation: Annotated[
@@ -124,6 +125,7 @@ def command(
     if split not in SPLITS:
         raise typer.BadParameter(f"{split!r} is not one of: {', '.join(SPLITS)}",
                                  param_hint="'--split'")
+    check_outputs(save, force=force)
     if index and label is not None:
         raise typer.BadParameter("give either --index or --label, not both",
                                  param_hint="'--index' / '--label'")

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.common import (
+    ForceOption,
+    QuietOption,
+    check_outputs,
+    err_console,
+    read_piped_stdin,
+)
 from mnistcli.cli.output import JsonOption, emit, emit_json
 
 
@@ -21,6 +27,7 @@ def command(
         "--out", "-o", metavar="PNG",
         help="Where to write the chart [default: RUN/history.png].",
         show_default=False)] = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -33,6 +40,7 @@ def command(
     from mnistcli.errors import RunError
     from mnistcli.runs import HISTORY_FILE, read_history, resolve_run
 
+    check_outputs(out, force=force)  # the default, in the run, is the toolkit's own
     stdin_text = read_piped_stdin() if run is None else None
     trained = resolve_run(run, stdin_text=stdin_text)
     directory = trained.path if trained.path.is_dir() else trained.path.parent

@@ -9,7 +9,13 @@ import numpy as np
 import typer
 
 from mnistcli.cli import completers
-from mnistcli.cli.common import QuietOption, err_console, read_piped_stdin
+from mnistcli.cli.common import (
+    ForceOption,
+    QuietOption,
+    check_outputs,
+    err_console,
+    read_piped_stdin,
+)
 from mnistcli.cli.output import JsonOption, emit, emit_json
 
 THUMBNAIL_SIDE = 14  # pixels per map in the terminal: 14 columns by 7 rows
@@ -101,6 +107,7 @@ def command(
         "--terminal/--no-terminal",
         help="Draw a small version on stderr [default: when stdout is a terminal].",
         show_default=False)] = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -120,6 +127,7 @@ def command(
     from mnistcli.runs import resolve_run
     from mnistcli.weight_maps import feature_maps, render, weight_maps
 
+    check_outputs(out, force=force)  # the default, in the run, is the toolkit's own
     stdin_text = read_piped_stdin() if run is None else None
     trained = resolve_run(run, stdin_text=stdin_text)
     if out is None:

@@ -34,7 +34,8 @@ def _status_cell(record: dict):
     from rich.text import Text
 
     status = record.get("status") or ""
-    return Text(status, style="green" if status == "completed" else "yellow")
+    styles = {"completed": "green", "training": "cyan", "abandoned": "dim"}
+    return Text(status, style=styles.get(status, "yellow"))
 
 
 # Piped (TSV) columns are kept in this order so scripts can cut them: the path is 6th.
@@ -107,20 +108,40 @@ def _compare(runs, fmt: Format) -> None:
     output_rows(rows, columns, fmt, title=title)
 
 
+def _confirm(what: str, paths: list, yes: bool) -> None:
+    """Ask before deleting, unless --yes; without a terminal to ask on, refuse."""
+    if yes:
+        return
+    listing = "\n".join(f"  {path}" for path in paths)
+    if not sys.stdin or not sys.stdin.isatty():
+        raise RunError(f"would delete {len(paths)} {what}; pass --yes to confirm "
+                       "(stdin is not a terminal to ask)")
+    err_console.print(f"This deletes {len(paths)} {what}:\n{listing}", markup=False)
+    if not typer.confirm("Delete?", default=False, err=True):
+        raise typer.Exit(1)
+
+
+def _prune(yes: bool) -> None:
+    from mnistcli.runs import prune_candidates, prune_run
+
+    candidates = prune_candidates()
+    if not candidates:
+        err_console.print("Nothing to prune: no unfinished run is left behind.",
+                          markup=False)
+        return
+    _confirm("unfinished run(s) no process is training", [
+        f"{run.path} ({run.status})" for run in candidates], yes)
+    for run in candidates:
+        emit(str(prune_run(run)))
+
+
 def _remove(runs, yes: bool) -> None:
     from mnistcli.runs import delete_run
 
     for run in runs:
         if run.source != "run":
             raise RunError(f"{run.path}: not a run directory; only runs are deleted")
-    if not yes:
-        listing = "\n".join(f"  {run.path}" for run in runs)
-        if not sys.stdin or not sys.stdin.isatty():
-            raise RunError(f"would delete {len(runs)} run(s); pass --yes to confirm "
-                           "(stdin is not a terminal to ask)")
-        err_console.print(f"This deletes {len(runs)} run(s):\n{listing}", markup=False)
-        if not typer.confirm("Delete?", default=False, err=True):
-            raise typer.Exit(1)
+    _confirm("run(s)", [run.path for run in runs], yes)
     for run in runs:
         emit(str(delete_run(run)))
 
@@ -133,8 +154,11 @@ def command(
     compare: Annotated[bool, typer.Option(
         "--compare", help="Show the given runs' hyperparameters and metrics side by side, "
         "what differs highlighted.")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Delete unfinished runs no process is training (resumable or "
+        "abandoned: left by a killed `mnist train`), after asking.")] = False,
     yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="With rm: delete without asking.")] = False,
+        "--yes", "-y", help="With rm or --prune: delete without asking.")] = False,
     as_json: JsonOption = False,
     as_jsonl: JsonLinesOption = False,
     as_csv: CsvOption = False,
@@ -148,11 +172,22 @@ def command(
     `mnist runs --compare R1 R2` (or `mnist runs compare R1 R2`) puts runs side by side;
     `mnist runs rm R1 [--yes]` deletes runs after asking (prints each path deleted).
 
+    Unfinished runs are listed first: "training" (a process is writing it now),
+    "resumable" (killed while training: `mnist train --resume NAME` continues it from its
+    last completed epoch) and "abandoned" (killed before its first epoch ended); their
+    path is the hidden directory they are built in. `mnist runs --prune [--yes]` deletes
+    the resumable and abandoned ones. The last line stays the latest finished run.
+
     Example: mnist runs --compare 20260101T120000Z-cnn 20260102T090000Z-cnn
     """
-    from mnistcli.runs import list_runs, load_run, resolve_run
+    from mnistcli.runs import list_runs, list_unfinished, load_run, resolve_run
 
     words = list(args or [])
+    if prune:
+        if words or compare:
+            raise typer.BadParameter("--prune takes no runs and no verb", param_hint="--prune")
+        _prune(yes)
+        return
     verb = words.pop(0) if words and words[0] in VERBS else None
     if compare:
         if verb == "rm":
@@ -171,7 +206,8 @@ def command(
     if verb == "rm":
         _remove([load_run(run.path) for run in runs], yes)
         return
-    records = [run.summary() for run in (runs if words else list_runs())]
+    records = [run.summary() for run in (runs if words else
+                                          [*list_unfinished(), *list_runs()])]
     output_rows(records, TABLE_COLUMNS if fmt is Format.TABLE else COLUMNS, fmt,
                 title=f"Runs in {runs_dir()}",
                 empty=f"No runs in {runs_dir()} yet; train one with `mnist train`.")
