@@ -64,7 +64,7 @@ def digit_strokes(path: Path) -> list[list[tuple[float, float]]]:
     one-pixel skeleton (Zhang-Suen), walked into polylines. Points are in [0, 1]."""
     from mnistcli.preprocess import load_image, preprocess
 
-    pixels = preprocess(load_image(path))
+    pixels = preprocess(load_image(path.read_bytes()))
     skeleton = _thin(pixels >= 96)
     left = {(int(r), int(c)) for r, c in zip(*np.nonzero(skeleton), strict=True)}
     steps = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
@@ -243,7 +243,7 @@ def server(tmp_path_factory):
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # and closes the pipes
 
 
 @pytest.fixture(scope="module")
@@ -485,7 +485,7 @@ def test_offline_app_matches_python_on_every_fixture(desktop, offline_app):
         page = desktop.execute_async_script(ENGINE, base64.b64encode(path.read_bytes())
                                             .decode("ascii"))
         assert "error" not in page, (path.name, page)
-        expected = preprocess(load_image(path))
+        expected = preprocess(load_image(path.read_bytes()))
         pixels = np.array(page["pixels"], dtype=int).reshape(28, 28)
         assert np.abs(pixels - expected).max() <= 1, path.name
         python = predictor.predict_proba(expected[None])[0]
@@ -519,7 +519,7 @@ def test_offline_app_draw_upload_and_blank(desktop, offline_app, tmp_path):
     desktop.find_element(By.ID, "file").send_keys(str(path))
     digit, _ = answer(desktop)
     assert digit == str(int(np.argmax(
-        predictor.predict_proba(preprocess(load_image(path))[None])[0])))
+        predictor.predict_proba(preprocess(load_image(path.read_bytes()))[None])[0])))
     # blank
     clear(desktop)
     desktop.find_element(By.ID, "predict").click()

@@ -228,8 +228,9 @@ def test_requests_never_touch_the_disk(shipped, monkeypatch):
     client = make_client(shipped)
     noise = np.random.default_rng(0).integers(0, 64, (1600, 1600), dtype=np.uint8)
     big = Image.fromarray(noise + 190)  # light paper with noise: > 1 MB as PNG
-    big.paste(Image.open(DIGIT).convert("L").resize((1000, 1000)).point(lambda v: 255 - v),
-              (250, 250))
+    with Image.open(DIGIT) as digit:
+        big.paste(digit.convert("L").resize((1000, 1000)).point(lambda v: 255 - v),
+                  (250, 250))
     data = png_bytes(big)
     assert len(data) > 1 << 20
     response = client.post("/api/predict", files=[
@@ -427,7 +428,7 @@ def test_web_export_holds_the_page_and_the_theta_weights(dense_run, tmp_path):
     # the forward pass mnist.js does, over model.js, gives the model's probabilities
     predictor = load_predictor(dense_run / "model.tflite")
     for path in sorted(p for p in FIXTURE_IMAGES.iterdir() if p.is_file()):
-        pixels = preprocess(load_image(path))
+        pixels = preprocess(load_image(path.read_bytes()))
         a = pixels.reshape(-1).astype(np.float32) / np.float32(255)
         for theta, activation in thetas:
             z = theta[0] + a @ theta[1:]
