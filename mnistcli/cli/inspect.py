@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mnistcli.cli.common import (
     DataDirOption,
+    DatasetOption,
     ForceOption,
     QuietOption,
     SplitOption,
@@ -20,7 +21,15 @@ from mnistcli.cli.common import (
 )
 from mnistcli.cli.output import JsonOption, emit, emit_json
 from mnistcli.cli.terminal import bar, color_enabled, draw_digits
-from mnistcli.datasets import DEFAULT_VALIDATION, NUM_CLASSES, SPLITS, load_split
+from mnistcli.datasets import (
+    DATASETS,
+    DEFAULT_DATASET,
+    DEFAULT_VALIDATION,
+    DIGITS,
+    SPLITS,
+    get_dataset,
+    load_split,
+)
 from mnistcli.errors import DataError
 from mnistcli.fsutil import save_png
 from mnistcli.inspection import (
@@ -57,7 +66,8 @@ def command(
     ] = None,
     label: Annotated[
         int | None,
-        typer.Option("--label", "-l", metavar="D", min=0, max=NUM_CLASSES - 1,
+        typer.Option("--label", "-l", metavar="D", min=0,
+                     max=max(spec.num_classes for spec in DATASETS.values()) - 1,
                      help="Show examples of this digit (the first --count of them).",
                      show_default=False),
     ] = None,
@@ -82,6 +92,7 @@ def command(
     force: ForceOption = False,
     quiet: QuietOption = False,
     data_dir: DataDirOption = None,
+    dataset: DatasetOption = DEFAULT_DATASET,
     validation: Annotated[
         int | None,
         typer.Option("--validation", metavar="N", min=0,
@@ -129,26 +140,37 @@ def command(
     if index and label is not None:
         raise typer.BadParameter("give either --index or --label, not both",
                                  param_hint="'--index' / '--label'")
+    spec = get_dataset(dataset)
+    if label is not None and label >= spec.num_classes:
+        raise typer.BadParameter(f"{label} is not a class of {spec.name} (0-"
+                                 f"{spec.num_classes - 1})", param_hint="'--label'")
     if image is not None:
         if index or label is not None:
             raise typer.BadParameter("show either an IMAGE file or dataset digits "
                                      "(--index/--label), not both", param_hint="IMAGE")
-        _show_image_file(image, save, scale, json_output, quiet)
+        _show_image_file(image, save, scale, json_output, quiet, spec.preprocessing)
         return
     if validation is None:
-        validation = default_validation(data_dir)
+        validation = default_validation(data_dir, spec.name)
     if index or label is not None:
         _show_digits(index, label, count, split, save, scale, json_output, quiet, data_dir,
-                     validation)
+                     validation, spec.name)
     else:
         if save is not None:
             raise typer.BadParameter("--save needs --index or --label (which digits to save)",
                                      param_hint="'--save'")
-        _show_summary(json_output, quiet, data_dir, validation)
+        _show_summary(json_output, quiet, data_dir, validation, spec.name)
+
+
+def _caption_label(spec, label: int) -> str:
+    """A label as captions show it: the digit, or the class number and name."""
+    return str(label) if spec.class_names == DIGITS else f"{label} {spec.class_names[label]}"
 
 
 def _show_digits(index, label, count, split, save, scale, json_output, quiet, data_dir,
-                 validation) -> None:
+                 validation, dataset: str = DEFAULT_DATASET) -> None:
+    spec = get_dataset(dataset)
+    what = "digit" if spec.class_names == DIGITS else "class"
     if index:
         try:
             indices = parse_indices(index)
@@ -156,11 +178,11 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
             raise typer.BadParameter(str(exc), param_hint="'--index'") from None
         if not indices:
             raise typer.BadParameter("no index given", param_hint="'--index'")
-    chosen = load_split(split, data_dir, validation=validation)
+    chosen = load_split(split, data_dir, dataset=spec.name, validation=validation)
     if label is not None:
-        indices = indices_of_label(chosen.labels, label, count)
+        indices = indices_of_label(chosen.labels, label, count, spec.num_classes)
         if not indices:
-            raise DataError(f"the {split} split holds no image of digit {label}")
+            raise DataError(f"the {split} split holds no image of {what} {label}")
     records = describe_images(chosen, indices)  # checks the indices are in range
     images = chosen.images[np.asarray(indices)]
 
@@ -169,7 +191,8 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
         if len(records) == 1:
             picture = enlarge(images[0], scale)
         else:
-            picture = digit_grid(images, [f"#{r['index']}: {r['label']}" for r in records],
+            picture = digit_grid(images, [f"#{r['index']}: {_caption_label(spec, r['label'])}"
+                                          for r in records],
                                  scale=scale, columns=min(len(records), 10))
         saved = save_png(picture, save)
 
@@ -179,11 +202,14 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
     else:
         if not quiet:
             if len(records) == 1:
-                captions = [f"{split} #{records[0]['index']}  label {records[0]['label']}"]
+                captions = [f"{split} #{records[0]['index']}  label "
+                            f"{_caption_label(spec, records[0]['label'])}"]
             else:
-                captions = [f"#{r['index']}: {r['label']}" for r in records]
+                captions = [f"#{r['index']}: {_caption_label(spec, r['label'])}"
+                            for r in records]
             if label is not None:
-                err_console.print(f"digit {label} in {split}: {len(records)} example(s)",
+                err_console.print(f"{what} {_caption_label(spec, label)} in {split}: "
+                                  f"{len(records)} example(s)",
                                   markup=False, highlight=False)
             draw_digits(err_console, list(images), captions)
         if saved:
@@ -191,12 +217,13 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
 
 
 def _show_image_file(source: str, save: Path | None, scale: int, json_output: bool,
-                     quiet: bool) -> None:
-    # the preprocessing module is only needed here
-    from mnistcli.preprocess import load_image, preprocess, to_grey
+                     quiet: bool, preprocessing: str = "mnist") -> None:
+    # the preprocessing modules are only needed here
+    from mnistcli.preprocess import load_image, to_grey
+    from mnistcli.preprocess_fashion import preparation
 
     picture = load_image(source, name=source)
-    processed = preprocess(picture, name=source)
+    processed = preparation(preprocessing)(picture, source)
     original = np.rint(to_grey(picture) * 255).astype(np.uint8)
 
     saved = None
@@ -218,8 +245,10 @@ def _show_image_file(source: str, save: Path | None, scale: int, json_output: bo
         emit(str(saved))
 
 
-def _show_summary(json_output, quiet, data_dir, validation) -> None:
-    summary = dataset_summary(data_dir, validation=validation)
+def _show_summary(json_output, quiet, data_dir, validation,
+                  dataset: str = DEFAULT_DATASET) -> None:
+    spec = get_dataset(dataset)
+    summary = dataset_summary(data_dir, dataset=spec.name, validation=validation)
     if json_output:
         emit_json(summary)
         return
@@ -251,14 +280,15 @@ def _show_summary(json_output, quiet, data_dir, validation) -> None:
     err_console.print()
 
     per_digit = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
-    per_digit.add_column("digit", justify="right")
+    per_digit.add_column("digit" if spec.class_names == DIGITS else "class",
+                         justify="right")
     for name in splits:
         per_digit.add_column(name, justify="right")
     per_digit.add_column("all splits")
     totals = [sum(split["per_digit"][d] for split in splits.values())
-              for d in range(NUM_CLASSES)]
-    for digit in range(NUM_CLASSES):
-        per_digit.add_row(str(digit),
+              for d in range(spec.num_classes)]
+    for digit in range(spec.num_classes):
+        per_digit.add_row(_caption_label(spec, digit),
                           *(f"{split['per_digit'][digit]:,}" for split in splits.values()),
                           bar(totals[digit], max(totals), width=24, ascii_only=plain))
     err_console.print(per_digit)
