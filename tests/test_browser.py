@@ -341,6 +341,22 @@ def test_uploaded_file_is_read(page):
         ".getImageData(0, 0, p.width, p.height).data.some(v => v !== 0)") is True
 
 
+def test_dropped_file_is_read(page):
+    """Drag and drop onto the pad: a drop event carrying the fixture file."""
+    path = FIXTURE_IMAGES / "5_rgba_canvas.png"
+    page.execute_script("""
+        var bytes = Uint8Array.from(atob(arguments[0]), function (c) { return c.charCodeAt(0); });
+        var transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], arguments[1], {type: 'image/png'}));
+        var zone = document.getElementById('dropzone');
+        zone.dispatchEvent(new DragEvent('dragenter', {dataTransfer: transfer, bubbles: true}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
+    """, base64.b64encode(path.read_bytes()).decode("ascii"), path.name)
+    digit, message = answer(page)
+    assert digit == "5", message
+    assert "dragging" not in page.find_element(By.ID, "dropzone").get_attribute("class")
+
+
 def test_upload_that_is_not_an_image_is_explained(page, tmp_path):
     bogus = tmp_path / "notes.png"
     bogus.write_bytes(b"these are not the pixels you are looking for")
