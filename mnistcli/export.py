@@ -57,6 +57,8 @@ class ExportOptions:
     quantize: str | None = None
     data_dir: Path | None = None  # the dataset, for int8 calibration and accuracy
     validation: int | None = None  # the run's validation size (calibrate on its train split)
+    # the run's record: its dataset (another than MNIST, or a folder) and class names
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ def _test_split(options: ExportOptions):
     from mnistcli.datasets import load_split
 
     try:
+        if options.record:
+            from mnistcli.training_data import run_data
+
+            return run_data(options.record, options.data_dir).splits["test"]
         return load_split("test", options.data_dir)
     except DataError:
         return None
@@ -108,7 +114,12 @@ def _representative_sample(options: ExportOptions) -> np.ndarray:
 
     validation = DEFAULT_VALIDATION if options.validation is None else options.validation
     try:
-        train = load_split("train", options.data_dir, validation=validation)
+        if options.record:
+            from mnistcli.training_data import run_data
+
+            train = run_data(options.record, options.data_dir, validation).splits["train"]
+        else:
+            train = load_split("train", options.data_dir, validation=validation)
     except DataError as exc:
         raise DataError(f"int8 quantisation calibrates on training images: {exc}") from None
     rng = np.random.default_rng(REPRESENTATIVE_SEED)
@@ -226,6 +237,8 @@ def _write_csv(model, target: Path, options: ExportOptions) -> dict[str, Any]:
         "layers": described,
         "output": f"probabilities of the classes 0-{described[-1]['units'] - 1}; the "
                   "prediction is the largest",
+        **({"classes": list(options.record["class_names"])}
+           if options.record and options.record.get("class_names") else {}),
         "how": f"a = the {IMAGE_PIXELS} scaled pixels; for each layer in order: theta = the "
                "CSV as a matrix (rows x columns); "
                "z[j] = theta[0][j] + sum_i a[i] * theta[i + 1][j]; a = activation(z). "
@@ -290,7 +303,7 @@ def default_destination(base: Path, fmt: ExportFormat, quantize: str | None) -> 
 def export_model(keras_path: Path | None, run_path: Path, format_name: str, out: Path,
                  quantize: str | None = None, data_dir: Path | None = None,
                  validation: int | None = None, model=None,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export the model at ``keras_path`` (the run at ``run_path``) as ``format_name`` to
     ``out`` (see :func:`default_destination` for the usual place).
 
@@ -322,7 +335,8 @@ def export_model(keras_path: Path | None, run_path: Path, format_name: str, out:
     if fmt.check is not None:
         fmt.check(model)  # before anything is written
 
-    options = ExportOptions(quantize, Path(data_dir) if data_dir else None, validation)
+    options = ExportOptions(quantize, Path(data_dir) if data_dir else None, validation,
+                            record=record)
     with atomic_output(out, force=force) as built:
         try:
             details = fmt.write(model, built, options)

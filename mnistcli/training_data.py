@@ -86,3 +86,24 @@ def recorded_dataset(record: dict[str, Any]) -> str:
     data = record.get("data") or {}
     name = data.get("base_dataset") or data.get("dataset") or DEFAULT_DATASET
     return name if name != IMAGES else DEFAULT_DATASET
+
+
+def run_data(record: dict[str, Any], data_dir: Path | str | None = None,
+             validation: int | None = None) -> TrainingData:
+    """The data a run was trained on, for testing it again: ``data_dir`` if given, else
+    the directory it recorded (while it exists), else its dataset's MNIST_HOME copy; a
+    folder of images is split again with the recorded seed."""
+    data = record.get("data") or {}
+    recorded_dir = data.get("dir")
+    if data_dir is None and recorded_dir and Path(recorded_dir).is_dir():
+        data_dir = recorded_dir
+    if data.get("dataset") == IMAGES and data_dir is None:
+        from mnistcli.errors import DataError
+
+        raise DataError(f"the folder of images this run was trained on ({recorded_dir}) is "
+                        "gone; pass --data DIR")
+    if validation is None:
+        recorded = (record.get("hyperparameters") or {}).get("validation")
+        validation = int(recorded) if recorded is not None else None
+    seed = int(data.get("split_seed", record.get("seed", 0)))
+    return load_training_data(recorded_dataset(record), data_dir, validation, seed)

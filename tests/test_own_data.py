@@ -125,6 +125,25 @@ def test_train_on_a_folder_of_images_records_its_classes_and_predicts_them(tmp_p
     as_csv = runner.invoke(app, ["predict", image, "--model", summary["run"], "--csv",
                                  "--top", "2", "--quiet"])
     assert as_csv.stdout.splitlines()[0] == "path,class,confidence,class_2,probability_2"
+    # export and plot-weights use its classes; export tests it on the held-out images
+    exported = runner.invoke(app, ["export", summary["run"], "--format", "csv", "--out",
+                                   str(tmp_path / "csv"), "--json", "--quiet"])
+    assert exported.exit_code == 0, exported.output
+    manifest = json.loads((tmp_path / "csv" / "manifest.json").read_text())
+    assert manifest["classes"] == list(run.class_names)
+    tflite = runner.invoke(app, ["export", summary["run"], "--out",
+                                 str(tmp_path / "m.tflite"), "--json", "--quiet"])
+    assert tflite.exit_code == 0, tflite.output
+    assert json.loads(tflite.stdout)["accuracy"] is not None
+    weights = runner.invoke(app, ["plot-weights", summary["run"], "--out",
+                                  str(tmp_path / "w.png"), "--quiet"])
+    assert weights.exit_code == 0, weights.output
+    from mnistcli.keras_files import load_keras_model
+    from mnistcli.weight_maps import weight_maps
+
+    report = weight_maps(load_keras_model(run.keras_path), class_names=run.class_names)
+    assert report.sections[0].labels == list(run.class_names)
+    assert "each class" in report.sections[0].title
     # resuming finds the same folder and split
     from mnistcli.training import TrainConfig
 

@@ -83,7 +83,7 @@ def command(
     validation = (trained.record.get("hyperparameters") or {}).get("validation")
     result = export_model(trained.keras_path, trained.path, format_name, out=out,
                           quantize=quantize, data_dir=data, validation=validation,
-                          force=force)
+                          force=force, record=trained.record or None)
     if not quiet:
         line = f"{result['format']}: {result['path']} ({_size(result['size_bytes'])})"
         if result["format"] == "tflite":

@@ -134,7 +134,7 @@ def command(
         out = trained.output_dir() / ("features.png" if input_image is not None else "weights.png")
     image = _load_input_image(input_image) if input_image is not None else None
     model = load_keras_model(trained.keras_path, trained.path)
-    report = weight_maps(model, units=units)
+    report = weight_maps(model, units=units, class_names=trained.class_names)
     sections = list(report.sections)
     if image is not None:
         if report.kind != "conv":
