@@ -1,4 +1,6 @@
 from mnistcli.cli import main
 
 # `python -m mnistcli` answers to the same name (and completion variable) as `mnist`.
-main(prog_name="mnist")
+# The guard matters: worker processes (predict on many files) import the main module.
+if __name__ == "__main__":
+    main(prog_name="mnist")

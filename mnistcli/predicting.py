@@ -43,6 +43,13 @@ if TYPE_CHECKING:
 BATCH_SIZE = 512
 # Probabilities in records are rounded: six decimals are more than any model's precision.
 RECORD_DECIMALS = 6
+# Many files are prepared by worker processes, one per core (preprocessing is numpy
+# work on small arrays and Pillow decoding, which mostly hold the GIL: threads would not
+# help). Below PARALLEL_MIN_FILES starting the workers costs more than it saves.
+PARALLEL_MIN_FILES = 512
+PARALLEL_CHUNK = 64  # files per task: amortises the round trip, keeps results streaming
+MAX_WORKERS = 8
+WORKERS_ENV = "MNIST_WORKERS"
 
 
 @dataclass(frozen=True)
@@ -199,10 +206,82 @@ def prepare_source(source: ImageSource, stdin: BinaryIO | None = None,
         return PreparedImage(name, error=exc)
 
 
+def preparation_workers(files: int) -> int:
+    """How many processes should prepare ``files`` image files: one per core for a large
+    batch (MNIST_WORKERS overrides), else 1 (in this process)."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise MnistError(f"{WORKERS_ENV}={configured!r}: expected a whole number of "
+                             "processes") from None
+    if files < PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the parent reports it, once
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _prepare_chunk(items: list[tuple[str, ImageError | None]],
+                   preprocessing: str | None) -> list[PreparedImage]:
+    return [PreparedImage(name, error=error) if error is not None
+            else prepare_source(name, preprocessing=preprocessing) for name, error in items]
+
+
+def _prepare_in_processes(items: list[tuple[str, ImageError | None]],
+                          preprocessing: str | None, workers: int
+                          ) -> Iterator[PreparedImage]:
+    """Prepare file sources in ``workers`` processes, chunk by chunk, results in order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    methods = multiprocessing.get_all_start_methods()
+    # forkserver: workers start from a clean process (this one may hold the model's
+    # threads), with the preprocessing modules imported once
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                          else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload([__name__])
+    chunks = [items[start:start + PARALLEL_CHUNK]
+              for start in range(0, len(items), PARALLEL_CHUNK)]
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context,
+                               initializer=_ignore_interrupts)
+    try:
+        for prepared in pool.map(_prepare_chunk, chunks, [preprocessing] * len(chunks)):
+            yield from prepared
+    except BrokenProcessPool:
+        raise MnistError("a worker process preparing the images died (out of memory?); "
+                         f"set {WORKERS_ENV}=1 to prepare them in one process") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def prepare_sources(sources: Iterable[ImageSource], stdin: BinaryIO | None = None,
-                    preprocessing: str | None = None) -> Iterator[PreparedImage]:
+                    preprocessing: str | None = None, workers: int | None = 1
+                    ) -> Iterator[PreparedImage]:
     """Every image of ``sources``, in order, one result each; a bad one does not stop
-    the others."""
+    the others.
+
+    ``workers``: processes preparing image files (None: one per core when there are
+    PARALLEL_MIN_FILES or more, see :func:`preparation_workers`). Worker processes start
+    as Python's multiprocessing starts them, so a script using them needs the usual
+    ``if __name__ == "__main__":`` guard; the default, 1, prepares here."""
+    sources = list(sources)
+    if workers != 1 and all(isinstance(s, (str, Path)) and str(s) != STDIN
+                            for s in sources):
+        items = [(str(source), error) for source, error in expand_sources(sources)]
+        if workers is None:
+            workers = preparation_workers(len(items))
+        if workers > 1:
+            yield from _prepare_in_processes(items, preprocessing, workers)
+            return
     stdin_used = False
     for source, error in expand_sources(sources):
         name = _source_name(source)
@@ -294,12 +373,15 @@ def predict_prepared(items: Iterable[PreparedImage], predictor: Predictor,
 
 def predict_sources(sources: Iterable[ImageSource], predictor: Predictor,
                     batch_size: int | None = None, stdin: BinaryIO | None = None,
-                    preprocessing: str | None = None) -> Iterator[Prediction]:
+                    preprocessing: str | None = None, workers: int | None = 1
+                    ) -> Iterator[Prediction]:
     """Predictions for image files, directories, ``"-"`` and in-memory images, in order,
     one per image; an image that cannot be used is that image's error. Images are
-    prepared as ``preprocessing`` says (the run's dataset's; default MNIST's)."""
-    return predict_prepared(prepare_sources(sources, stdin=stdin, preprocessing=preprocessing),
-                            predictor, batch_size)
+    prepared as ``preprocessing`` says (the run's dataset's; default MNIST's), by
+    ``workers`` processes (see :func:`prepare_sources`)."""
+    prepared = prepare_sources(sources, stdin=stdin, preprocessing=preprocessing,
+                               workers=workers)
+    return predict_prepared(prepared, predictor, batch_size)
 
 
 # ---------------------------------------------------------------- labelled images

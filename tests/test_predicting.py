@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from conftest import FIXTURE_IMAGES
 from PIL import Image
 from test_preprocess import draw_digit, encoded
 
-from mnistcli.errors import ImageError, ModelError
+from mnistcli.errors import ImageError, MnistError, ModelError
 from mnistcli.predicting import (
     NamedImage,
     Prediction,
@@ -218,3 +221,47 @@ def test_fixture_labelled_directory_loads():
     assert len(pixels) == len(labels) == len(paths) >= 10
     assert set(labels.tolist()) == set(range(10))
     assert all(Path(p).parent.name == str(label) for p, label in zip(paths, labels, strict=True))
+
+
+def test_worker_processes_prepare_the_same_images_in_the_same_order(tmp_path):
+    for index in range(40):
+        picture = draw_digit(index % 10, side=40 + index, stroke=1 + index % 3)
+        picture.save(tmp_path / f"{index:03d}.png")
+    (tmp_path / "020_junk.png").write_bytes(b"junk")
+    serial = list(prepare_sources([tmp_path]))
+    parallel = list(prepare_sources([tmp_path], workers=2))
+    assert [item.source for item in parallel] == [item.source for item in serial]
+    for a, b in zip(serial, parallel, strict=True):
+        assert (a.pixels is None) == (b.pixels is None)
+        assert a.pixels is None or np.array_equal(a.pixels, b.pixels)
+        assert str(a.error) == str(b.error)
+
+
+def test_workers_default_to_one_per_core_only_for_large_batches(monkeypatch):
+    from mnistcli import predicting
+
+    monkeypatch.delenv(predicting.WORKERS_ENV, raising=False)
+    assert predicting.preparation_workers(10) == 1
+    many = predicting.preparation_workers(predicting.PARALLEL_MIN_FILES)
+    assert many == max(1, min(os.cpu_count() or 1, predicting.MAX_WORKERS))
+    monkeypatch.setenv(predicting.WORKERS_ENV, "3")
+    assert predicting.preparation_workers(1) == 3
+    monkeypatch.setenv(predicting.WORKERS_ENV, "lots")
+    with pytest.raises(MnistError, match="MNIST_WORKERS"):
+        predicting.preparation_workers(1)
+
+
+@pytest.mark.slow
+def test_predict_with_worker_processes_from_the_command_line(tmp_path):
+    for index in range(12):
+        draw_digit(index % 10).save(tmp_path / f"{index:02d}.png")
+    env = {**os.environ, "MNIST_WORKERS": "2"}
+    runs = {}
+    for workers in ("1", "2"):
+        env["MNIST_WORKERS"] = workers
+        result = subprocess.run([sys.executable, "-m", "mnistcli", "predict", "-q",
+                                 str(tmp_path)], capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs[workers] = result.stdout
+    assert runs["1"] == runs["2"] and len(runs["2"].splitlines()) == 12

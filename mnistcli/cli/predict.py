@@ -240,7 +240,8 @@ def command(
 
     def records():
         nonlocal failures, answered
-        for prediction in predict_sources(paths, predictor,
+        # many files: prepared by one process per core (workers=None decides)
+        for prediction in predict_sources(paths, predictor, workers=None,
                                           preprocessing=runs[0].preprocessing):
             if not prediction.ok:
                 failures += 1
