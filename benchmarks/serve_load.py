@@ -94,6 +94,16 @@ def start_server(extra: list[str] | None = None) -> tuple[subprocess.Popen, str,
             time.sleep(0.002)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server and its workers so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    return total
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of the server: the process and its workers (--workers)."""
     total = 0.0
@@ -204,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         load.run(30, limit=300)  # warm-up: threads, allocator, LiteRT's buffers
         load.reset()
         log(f"load: {args.clients} clients for {args.seconds:.0f} s")
+        cpu_before = cpu_seconds(process.pid)
         elapsed = load.run(args.seconds)
+        cpu_per_request = (cpu_seconds(process.pid) - cpu_before) / max(load.count, 1)
         rps = load.count / elapsed
         result = {
             "requests": load.count, "rps": rps, "errors": load.errors,
@@ -261,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
           for name, value, target, met in checks),
         "",
         f"Clients saw p50 {result['client_p50_ms']:.1f} ms, p99 "
-        f"{result['client_p99_ms']:.1f} ms (queueing behind the other clients included).",
+        f"{result['client_p99_ms']:.1f} ms (queueing behind the other clients included). "
+        f"The server spent {cpu_per_request * 1000:.2f} ms of CPU per request: "
+        f"{1 / cpu_per_request:.0f} requests/s per core it has to itself (a figure that "
+        "does not depend on what else the machine runs; load average during the run: "
+        f"{os.getloadavg()[0]:.1f}).",
         "",
         "| image | requests | server p50 | server p99 |",
         "|---|---|---|---|",

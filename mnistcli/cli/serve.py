@@ -132,7 +132,8 @@ def command(
 
     stdout: the URL, one line, once the server listens. Logs go to stderr.
 
-    Example: mnist serve --port 8000 & curl --data-binary @digit.png localhost:8000/api/predict
+    Example: mnist serve RUN --port 8080, then open http://127.0.0.1:8080/ or
+    curl --data-binary @digit.png http://127.0.0.1:8080/api/predict
     """
     limit = parse_size(max_upload)
     from mnistcli.calibration import load_run_predictor
