@@ -476,9 +476,10 @@ def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=_env(tmp_path))
     process.stdout.close()  # the reader is gone before anything is written
-    stderr = process.stderr.read().decode()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
     process.wait(timeout=60)
-    assert process.returncode == 141  # 128 + SIGPIPE, as for `yes | head`
+    assert process.returncode == 141, stderr  # 128 + SIGPIPE, as for `yes | head`
     assert stderr == ""
 
 
