@@ -5,6 +5,17 @@ class MnistError(Exception):
     """Base class of every error the toolkit reports to a user (bad input, missing data)."""
 
 
+class ParameterError(MnistError):
+    """A parameter given a value it cannot take. The core names the parameter as its
+    functions do (``epochs``, ``batch_size``); the CLI shows the flag the user typed
+    (``--epochs``), so the core never speaks of flags."""
+
+    def __init__(self, parameter: str, problem: str):
+        self.parameter = parameter
+        self.problem = problem
+        super().__init__(f"{parameter.replace('_', ' ')} {problem}")
+
+
 class DataError(MnistError):
     """A dataset file is missing, truncated, corrupt or inconsistent."""
 

@@ -39,7 +39,7 @@ import numpy as np
 from mnistcli import __version__, models
 from mnistcli.datasets import DEFAULT_DATASET, DEFAULT_VALIDATION, get_dataset
 from mnistcli.distribute import Distribution, DistributionError, Plan
-from mnistcli.errors import MnistError, RunError
+from mnistcli.errors import MnistError, ParameterError, RunError
 from mnistcli.evaluation import evaluate_probabilities
 from mnistcli.inference import to_model_input
 from mnistcli.keras_files import check_tflite, convert_to_tflite, load_keras_model
@@ -229,23 +229,25 @@ def recipe_of_run(run: RunInfo) -> dict[str, Any]:
 
 def _check_config(config: TrainConfig) -> None:
     if config.epochs < 1:
-        raise MnistError(f"epochs must be at least 1, not {config.epochs}")
+        raise ParameterError("epochs", f"must be at least 1, not {config.epochs}")
     if config.batch_size < 1:
-        raise MnistError(f"batch size must be at least 1, not {config.batch_size}")
+        raise ParameterError("batch_size", f"must be at least 1, not {config.batch_size}")
     if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
-        raise MnistError(f"learning rate must be a positive number, not "
-                         f"{config.learning_rate}")
+        raise ParameterError("learning_rate", f"must be a positive number, not "
+                                             f"{config.learning_rate}")
     if not 0 <= config.seed <= MAX_SEED:
-        raise MnistError(f"seed must be between 0 and {MAX_SEED}, not {config.seed}")
+        raise ParameterError("seed", f"must be between 0 and {MAX_SEED}, not {config.seed}")
     if config.validation < 0:
-        raise MnistError(f"validation must be 0 or more images, not {config.validation}")
+        raise ParameterError("validation", f"must be 0 or more images, not "
+                                           f"{config.validation}")
     if not (0 <= config.label_smoothing < 1):
-        raise MnistError(f"label smoothing must be in [0, 1), not {config.label_smoothing}")
+        raise ParameterError("label_smoothing", f"must be in [0, 1), not "
+                                                f"{config.label_smoothing}")
     if config.max_steps is not None and config.max_steps < 1:
-        raise MnistError(f"max steps must be at least 1, not {config.max_steps}")
+        raise ParameterError("max_steps", f"must be at least 1, not {config.max_steps}")
     if config.schedule not in models.SCHEDULES:
-        raise MnistError(f"unknown schedule {config.schedule!r}; choose one of: "
-                         f"{', '.join(models.SCHEDULES)}")
+        raise ParameterError("schedule", f"{config.schedule!r} is unknown; choose one of: "
+                                         f"{', '.join(models.SCHEDULES)}")
     if config.augment:
         models.check_augment(config.augment)
     if config.tensorboard:
@@ -256,11 +258,11 @@ def _check_config(config: TrainConfig) -> None:
                              "(pip install tensorboard)")
     if config.early_stopping is not None:
         if config.early_stopping < 1:
-            raise MnistError(f"early stopping patience must be at least 1 epoch, not "
-                             f"{config.early_stopping}")
+            raise ParameterError("early_stopping", f"must be at least 1 epoch, not "
+                                                   f"{config.early_stopping}")
         if config.validation == 0:
-            raise MnistError("early stopping watches the validation loss: it needs a "
-                             "validation split (validation > 0)")
+            raise ParameterError("early_stopping", "watches the validation loss: it needs a "
+                                 "validation split (validation > 0)")
 
 
 class TrainingObserver:

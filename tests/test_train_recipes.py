@@ -47,10 +47,10 @@ def test_make_config_checks_every_knob_before_training():
     assert make_config("logreg", augment=True).augment == models.DEFAULT_AUGMENT
     assert make_config("cnn", augment=False).augment is None
     assert make_config("cnn").augment == models.MODELS["cnn"].recipe.augment
-    with pytest.raises(MnistError, match="unknown schedule 'linear'"):
+    with pytest.raises(MnistError, match="schedule 'linear' is unknown"):
         make_config("logreg", schedule="linear")
     with pytest.raises(MnistError, match="unknown augmentation"):
-        make_config("logreg", augment={"flip": 1})
+        make_config("logreg", augment={"sparkle": 1})
     with pytest.raises(MnistError, match="needs a validation split"):
         make_config("logreg", early_stopping=2, validation=0)
     with pytest.raises(MnistError, match="label smoothing"):
@@ -138,3 +138,14 @@ def test_tensorboard_shows_the_runs_event_logs(mnist_home):
     finally:
         board.terminate()
         board.wait(timeout=30)
+
+
+def test_core_errors_name_parameters_and_the_cli_names_the_flag_typed():
+    with pytest.raises(MnistError, match="^learning rate must be a positive number, not inf"):
+        make_config("logreg", learning_rate=float("inf"))
+    result = runner.invoke(app, ["train", "--lr", "inf", *TINY])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: --learning-rate must be a positive number, not inf"
+    result = runner.invoke(app, ["train", "--early-stopping", "2", "--validation", "0",
+                                 "--data", str(TINY_DATA)])
+    assert result.stderr.strip().startswith("Error: --early-stopping watches the validation")

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from mnistcli import __version__
-from mnistcli.errors import MnistError, RunRecordWarning
+from mnistcli.errors import MnistError, ParameterError, RunRecordWarning
 
 # Each command lives in mnistcli.cli.<name with - as _>, as a function ``command``.
 # Modules import only light libraries at top level, so `mnist --help` and completion
@@ -60,6 +60,16 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _flag_for(group, ctx, parameter: str) -> str | None:
+    """The option of the running command that sets ``parameter`` (its long form)."""
+    name = ctx.invoked_subcommand
+    command = group.get_command(ctx, name) if name else None
+    for param in getattr(command, "params", ()):
+        if param.name == parameter and getattr(param, "opts", None):
+            return max(param.opts, key=len)
+    return None
+
+
 class MnistGroup(TyperGroup):
     """Turns core errors into CLI errors in exactly one place."""
 
@@ -83,6 +93,11 @@ class MnistGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except ParameterError as exc:
+            if debug_enabled():
+                raise
+            flag = _flag_for(self, ctx, exc.parameter)
+            raise fail(f"{flag} {exc.problem}" if flag else str(exc)) from None
         except MnistError as exc:
             if debug_enabled():
                 raise
