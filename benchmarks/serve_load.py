@@ -24,7 +24,9 @@ import argparse
 import http.client
 import io
 import os
+import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -67,6 +69,7 @@ def make_images() -> list[tuple[int, bytes]]:
     deck = []
     for side, share in MIX.items():
         deck += [(side, pngs[side])] * round(share * 100)
+    random.Random(0).shuffle(deck)  # every stretch of requests has the whole mix
     return deck
 
 
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the Markdown here (else stdout)")
     args = parser.parse_args(argv)
 
+    # a SIGTERM (timeout, a CI limit) still stops the server this script started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     deck = make_images()
     starts = []
     for _ in range(args.starts):
