@@ -201,15 +201,17 @@ def test_default_destination_is_inside_the_run(runs):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["path"] == str(runs["logreg"] / "export" / "csv")
-    assert sorted(p.name for p in Path(record["path"]).iterdir()) == ["layer1.csv",
-                                                                      "manifest.json"]
+    # with the marker that lets a later --force replace this export (and nothing else)
+    assert sorted(p.name for p in Path(record["path"]).iterdir()) == [
+        ".written-by-mnist", "layer1.csv", "manifest.json"]
 
 
 def test_export_replaces_an_earlier_export_whole(runs, images, expected, tmp_path):
-    out = tmp_path / "theta"
-    out.mkdir()
-    (out / "stale.csv").write_text("old\n")
-    exported(runs["mlp"], tmp_path, "csv", "theta")
+    out = exported(runs["logreg"], tmp_path, "csv", "theta")
+    (out / "stale.csv").write_text("old\n")  # an earlier export's file
+    assert "--force" in export(str(runs["mlp"]), "--format", "csv", "--out",
+                               str(out)).stderr
+    exported(runs["mlp"], tmp_path, "csv", "theta", "--force")
     assert not (out / "stale.csv").exists()
     assert_same_answers(numpy_from_csv(out, images), expected["mlp"])
     assert no_leftovers(tmp_path) == []

@@ -195,7 +195,7 @@ def test_plot_weights_cnn_filters(runs, tmp_path):
     assert record["units_shown"] == record["units_total"]  # every filter by default
     assert len(colours(out)) > 20
     fewer = invoke("plot-weights", str(runs["cnn"]), "--out", str(out), "--units", "3",
-                   "--json")
+                   "--json", "--force")
     assert json.loads(fewer.stdout)["units_shown"] == 3
 
 
@@ -253,7 +253,8 @@ def test_plot_weights_terminal_preview_on_stderr(runs, tmp_path):
     assert "digit 0" in result.stderr and "digit 9" in result.stderr
     # NO_COLOR is set by the test fixtures: signs are drawn in ASCII
     assert "+" in result.stderr and "-" in result.stderr
-    quiet = invoke("plot-weights", str(runs["logreg"]), "--out", str(out))
+    quiet = invoke("plot-weights", str(runs["logreg"]), "--out", str(out), "--force")
+    assert quiet.exit_code == 0, quiet.output
     assert "digit 9" not in quiet.stderr  # not a terminal and no --terminal
 
 
