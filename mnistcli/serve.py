@@ -85,6 +85,9 @@ class ModelInfo:
     backend: str
     test_accuracy: float | None
     num_classes: int
+    dataset: str = "mnist"
+    class_names: tuple[str, ...] | None = None  # None: the ten digits
+    temperature: float | None = None  # `mnist calibrate`'s, applied to every answer
 
     def as_dict(self) -> dict[str, Any]:
         why = {"run": "a run", "file": "a model file", "shipped": "the model shipped with "
@@ -94,18 +97,24 @@ class ModelInfo:
         return {
             "name": self.name, "model": self.model, "source": self.source, "file": self.file,
             "backend": self.backend, "test_accuracy": self.test_accuracy,
-            "num_classes": self.num_classes,
+            "num_classes": self.num_classes, "dataset": self.dataset,
+            "class_names": list(self.class_names) if self.class_names else None,
+            "temperature": self.temperature,
             "description": f"{self.model or self.file} ({why}{accuracy}) on {self.backend}",
         }
 
 
 def model_info(run, predictor) -> ModelInfo:
     """ModelInfo of a resolved run (mnistcli.runs.RunInfo) and its loaded predictor."""
+    digits = getattr(run, "digits", True)
     return ModelInfo(
         name=run.name, model=run.model, source=run.source,
         file=predictor.path.name, backend=predictor.backend,
         test_accuracy=run.test_accuracy,
         num_classes=int(getattr(predictor, "num_classes", 10)),
+        dataset=getattr(run, "dataset", "mnist"),
+        class_names=None if digits else tuple(run.class_names),
+        temperature=getattr(predictor, "temperature", None),
     )
 
 
@@ -256,17 +265,21 @@ def create_app(run, predictor, max_upload: int = DEFAULT_MAX_UPLOAD) -> Starlett
     """The ASGI app serving ``predictor`` (loaded from ``run``, a RunInfo)."""
     from mnistcli.predicting import NamedImage, predict_sources
 
-    info = model_info(run, predictor).as_dict()
+    described = model_info(run, predictor)
+    info = described.as_dict()
     serial = _SerialPredictor(predictor)
+    # as `mnist predict` does: the run's dataset's preprocessing, its classes' names
+    preprocessing = getattr(run, "preprocessing", None)
+    class_names = described.class_names
     web = resources.files("mnistcli") / "web"
     assets = {name: (web / name).read_bytes() for name in ASSETS}
 
     def predict_images(images: list[tuple[str, bytes]], top: int) -> list[dict[str, Any]]:
         sources = [NamedImage(name, data) for name, data in images]
         records = []
-        for prediction in predict_sources(sources, serial):
+        for prediction in predict_sources(sources, serial, preprocessing=preprocessing):
             if prediction.ok:
-                record = prediction.record(top=top)
+                record = prediction.record(top=top, class_names=class_names)
                 record["pixels"] = prediction.pixels.tolist()
             else:
                 record = {"path": prediction.source, "error": str(prediction.error),
@@ -354,13 +367,20 @@ ENV_MAX_UPLOAD = "MNISTCLI_SERVE_MAX_UPLOAD"
 def app_from_environment():
     """The app of one worker process (uvicorn's factory, see ENV_RUN): the same model
     as the parent resolved, loaded in this process."""
-    from mnistcli.inference import load_predictor
     from mnistcli.runs import resolve_run, shipped_model
 
     where = os.environ.get(ENV_RUN, "")
     run = resolve_run(where) if where else shipped_model()
     limit = int(os.environ.get(ENV_MAX_UPLOAD, DEFAULT_MAX_UPLOAD))
-    return create_app(run, load_predictor(run.model_file()), max_upload=limit)
+    return create_app(run, load_model(run), max_upload=limit)
+
+
+def load_model(run):
+    """The predictor `mnist predict` uses for ``run``: its .tflite on LiteRT, with the
+    temperature `mnist calibrate` stored, if any."""
+    from mnistcli.calibration import load_run_predictor
+
+    return load_run_predictor(run)
 
 
 class TimingMiddleware:
@@ -485,6 +505,11 @@ def openapi_document(max_upload: int = DEFAULT_MAX_UPLOAD) -> dict[str, Any]:
                 "file": {"type": "string"}, "backend": {"type": "string"},
                 "test_accuracy": {"type": ["number", "null"]},
                 "num_classes": {"type": "integer"}, "description": {"type": "string"},
+                "dataset": {"type": "string"},
+                "class_names": {"type": ["array", "null"], "items": {"type": "string"},
+                                "description": "null for the ten digits"},
+                "temperature": {"type": ["number", "null"],
+                                "description": "mnist calibrate's, if the run has one"},
             }},
         }},
     }
