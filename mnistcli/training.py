@@ -153,19 +153,22 @@ def make_config(model: str, epochs: int | None = None, batch_size: int | None = 
     recipe = spec.recipe
     data_spec = get_dataset(dataset or DEFAULT_DATASET)
     recipe_augment, recipe_smoothing = recipe.augment, recipe.label_smoothing
+    recipe_epochs = recipe.epochs
     if recipe.augment and data_spec.augment is not None:
-        # an augmenting recipe takes the dataset's own augmentation (and smoothing):
+        # an augmenting recipe takes the dataset's own augmentation (smoothing, epochs):
         # clothing is mirrored, not rotated
         recipe_augment = data_spec.augment
         if data_spec.label_smoothing is not None:
             recipe_smoothing = data_spec.label_smoothing
+        if data_spec.epochs is not None:
+            recipe_epochs = data_spec.epochs
     if augment is None:
         augment = dict(recipe_augment) if recipe_augment else None
     elif augment is True:  # asked for, whatever the recipe says
         augment = dict(recipe_augment or models.DEFAULT_AUGMENT)
     config = TrainConfig(
         model=spec.name,
-        epochs=recipe.epochs if epochs is None else epochs,
+        epochs=recipe_epochs if epochs is None else epochs,
         batch_size=recipe.batch_size if batch_size is None else batch_size,
         learning_rate=recipe.learning_rate if learning_rate is None else learning_rate,
         optimizer=recipe.optimizer if optimizer is None else optimizer,
