@@ -37,8 +37,8 @@ def load_keras_model(path: Path | str | None, where: Path | str | None = None, *
         raise ModelError(f"{path}: no such model file")
     if path.suffix == ".keras" and not _readable_zip(path):
         # keras itself would say "File not found" about a file that is there
-        raise ModelError(f"{path}: damaged or not a Keras model (not a readable .keras "
-                         "zip archive)")
+        raise ModelError(f"{path}: not a valid Keras model (damaged: not a readable "
+                         ".keras zip archive)")
     keras, _ = import_keras()
     try:
         with stdout_to_stderr():
