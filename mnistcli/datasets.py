@@ -181,7 +181,8 @@ for _split, _description, _classes, _sizes, _offset in (
     ("digits", "EMNIST Digits: handwritten digits from NIST SD 19",
      tuple(str(d) for d in range(10)), (240000, 40000), 0),
     # labelled 1-26 in the files (0 unused): mapped to 0-25 on load
-    ("letters", "EMNIST Letters: handwritten letters A-Z, upper and lower case merged",
+    ("letters", "EMNIST Letters: handwritten letters A-Z, upper and lower case merged "
+     "(labelled 1-26 in the files, 0-25 here)",
      _LETTERS, (88800, 14800), 1),
     # the 47 classes of emnist-balanced-mapping.txt: digits, A-Z, and the 11 lower-case
     # letters that differ from their capitals
