@@ -148,11 +148,15 @@ def data_dir_for(run: RunInfo, data_dir: Path | str | None) -> Path | None:
 
 def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None = None,
                  validation: int | None = None, misclassified: int = 0,
-                 backend: str = "auto", images_dir: Path | str | None = None
-                 ) -> tuple[Evaluation, dict[str, np.ndarray]]:
+                 backend: str = "auto", images_dir: Path | str | None = None,
+                 predictor=None) -> tuple[Evaluation, dict[str, np.ndarray]]:
     """Evaluate a run (or model file) on a split of the dataset, or with ``images_dir`` on
     your own labelled images (``DIR/<digit>/*.png``, preprocessed as `mnist predict`
     does; the split is then called ``"images"``).
+
+    ``predictor`` replaces the run's own model file (a calibrated one, an ensemble of
+    several runs: mnistcli.ensemble.load_runs_predictor); the run then only says which
+    data it was trained on.
 
     Returns the Evaluation and the arrays behind it (``images``, ``labels``,
     ``probabilities``, ``mistakes``: indices of the worst ``misclassified`` mistakes) for
@@ -166,8 +170,11 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
     prefer = "tflite" if backend != "keras" and litert_available() else "keras"
     if backend == "litert":
         prefer = "tflite"
-    model_file = run.model_file(prefer=prefer)
-    predictor = load_predictor(model_file, backend=backend)
+    if predictor is None:
+        model_file = run.model_file(prefer=prefer)
+        predictor = load_predictor(model_file, backend=backend)
+    else:
+        model_file = predictor.path
     loaded = time.perf_counter()
     paths: list[str] | None = None
     if images_dir is not None:

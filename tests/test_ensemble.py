@@ -136,3 +136,114 @@ def test_export_keeps_each_members_temperature(two_runs, tiny_test_images, tmp_p
     second = load_predictor(two_runs[1].path / "model.tflite").predict_proba(images)
     np.testing.assert_allclose(load_predictor(out).predict_proba(images),
                                (first + second) / 2, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def _invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from mnistcli.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.slow
+def test_evaluate_several_runs_averages_them(two_runs, tiny_test_images):
+    from conftest import TINY_DATA
+
+    from mnistcli.inference import load_predictor
+
+    result = _invoke("evaluate", str(two_runs[0].path), str(two_runs[1].path),
+                     "--data", str(TINY_DATA), "--json")
+    assert result.exit_code == 0, result.output
+    assert "probabilities are averaged" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == "ensemble of 2 (cnn, mlp)"
+    separate = [load_predictor(run.path / "model.tflite").predict_proba(
+        tiny_test_images.images) for run in two_runs]
+    averaged = (separate[0] + separate[1]) / 2
+    expected = float((averaged.argmax(axis=1) == tiny_test_images.labels).mean())
+    assert report["accuracy"] == pytest.approx(expected)
+    assert " + " in report["model_file"]
+    assert report["calibration"]["tradeoff"][0]["threshold"] == 0.5
+
+
+@pytest.mark.slow
+def test_predict_with_several_models_averages_them(two_runs):
+    from conftest import FIXTURE_IMAGES
+
+    from mnistcli.inference import load_predictor
+    from mnistcli.predicting import predict_sources
+
+    image = str(FIXTURE_IMAGES / "7_white_on_black.png")
+    result = _invoke("predict", "--model", str(two_runs[0].path), "--model",
+                     str(two_runs[1].path), "--json", image)
+    assert result.exit_code == 0, result.output
+    assert "probabilities are averaged" in result.stderr
+    record = json.loads(result.stdout)
+    separate = [next(predict_sources([image], load_predictor(run.path / "model.tflite")))
+                for run in two_runs]
+    expected = (separate[0].probabilities + separate[1].probabilities) / 2
+    np.testing.assert_allclose(record["probabilities"], expected, atol=2e-6)
+
+
+@pytest.mark.slow
+def test_predict_rejects_below_min_confidence(two_runs):
+    from conftest import FIXTURE_IMAGES
+
+    run = str(two_runs[0].path)  # a few training steps: unsure of everything
+    images = [str(FIXTURE_IMAGES / name) for name in ("3_black_on_white.png",
+                                                      "7_white_on_black.png")]
+    tsv = _invoke("predict", "--model", run, "--min-confidence", "0.999", *images)
+    assert tsv.exit_code == 0, tsv.output
+    assert [line.split("\t")[1] for line in tsv.stdout.splitlines()] == ["?", "?"]
+    as_json = _invoke("predict", "--model", run, "--min-confidence", "0.999", "--json",
+                      *images)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["rejected"] for r in records] == [True, True]
+    assert all(r["digit"] is None for r in records)
+    answered = _invoke("predict", "--model", run, "--min-confidence", "0", "--json", *images)
+    assert all(json.loads(line)["rejected"] is False
+               for line in answered.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_calibrate_then_evaluate_reports_before_and_after(two_runs, tmp_path):
+    import shutil
+
+    from conftest import TINY_DATA
+
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0].path, run)
+    calibrated = _invoke("calibrate", str(run))
+    assert calibrated.exit_code == 0, calibrated.output
+    values = dict(line.split("\t") for line in calibrated.stdout.splitlines())
+    assert float(values["temperature"]) > 0
+    assert json.loads((run / "run.json").read_text())["calibration"]["temperature"] > 0
+    report = _invoke("evaluate", str(run), "--data", str(TINY_DATA), "--json")
+    assert report.exit_code == 0, report.output
+    calibration = json.loads(report.stdout)["calibration"]
+    assert calibration["ece_calibrated"] is not None
+    assert calibration["temperatures"] == [pytest.approx(float(values["temperature"]))]
+
+
+@pytest.mark.slow
+def test_export_command_writes_one_averaging_file(two_runs, tmp_path):
+    from conftest import FIXTURE_IMAGES, TINY_DATA
+
+    out = tmp_path / "both.tflite"
+    exported = _invoke("export", str(two_runs[0].path), str(two_runs[1].path), "--out",
+                       str(out), "--data", str(TINY_DATA))
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout == f"{out}\n" and "averaging" in exported.stderr
+    image = str(FIXTURE_IMAGES / "4_photo_crop.jpg")
+    one_file = _invoke("predict", "--model", str(out), "--json", image)
+    two_models = _invoke("predict", "--model", str(two_runs[0].path), "--model",
+                         str(two_runs[1].path), "--json", image)
+    np.testing.assert_allclose(json.loads(one_file.stdout)["probabilities"],
+                               json.loads(two_models.stdout)["probabilities"], atol=2e-5)
+    refused = _invoke("export", str(two_runs[0].path), str(two_runs[1].path), "--format",
+                      "onnx")
+    assert refused.exit_code == 2

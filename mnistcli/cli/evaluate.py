@@ -66,12 +66,45 @@ def _report(evaluation) -> None:
         err_console.print(f"Most confused: {pairs}", markup=False)
 
 
+def _calibration_report(report) -> None:
+    """How far the confidence can be trusted: ECE, and the trade-off of answering only
+    above a confidence threshold (`mnist predict --min-confidence`)."""
+    from rich.table import Table
+
+    if report.tradeoff is None:
+        return
+    table = Table(title="Answering only when sure (mnist predict --min-confidence P)",
+                  title_justify="left")
+    for header in ("min confidence", "answered", "share answered", "accuracy of answers",
+                   "wrong answers"):
+        table.add_column(header, justify="right")
+    for row in report.tradeoff:
+        accuracy = f"{row.accuracy:.2%}" if row.answered else "-"
+        table.add_row(f"{row.threshold:g}", f"{row.answered:,}", f"{row.coverage:.2%}",
+                      accuracy, f"{row.errors:,}")
+    err_console.print(table)
+    at = report.at_99_coverage
+    err_console.print(f"Answering the 99% most confident (min confidence {at.threshold:.4g}): "
+                      f"accuracy {at.accuracy:.2%}, {at.errors} wrong of {at.answered:,}",
+                      markup=False)
+    if report.calibrated:
+        shown = ", ".join(f"{t:.3g}" if t is not None else "none"
+                          for t in report.temperatures or [])
+        err_console.print(f"Expected calibration error: {report.ece:.4f} uncalibrated, "
+                          f"{report.ece_calibrated:.4f} calibrated (temperature {shown})",
+                          markup=False)
+    else:
+        err_console.print(f"Expected calibration error: {report.ece:.4f} (not calibrated; "
+                          "`mnist calibrate RUN` fits a temperature)", markup=False)
+
+
 def command(
-    run: Annotated[str | None, typer.Argument(
+    runs: Annotated[list[str] | None, typer.Argument(
         metavar="RUN", autocompletion=completers.runs,
-        help="Run directory, or a .tflite/.keras model file. Default: what is piped on "
-        "stdin (a path or `mnist train --json`), else the latest run, else the shipped "
-        "model.", show_default=False)] = None,
+        help="Run directory, or a .tflite/.keras model file; several are evaluated as one "
+        "ensemble (their probabilities averaged). Default: what is piped on stdin (a path "
+        "or `mnist train --json`), else the latest run, else the shipped model.",
+        show_default=False)] = None,
     split: Annotated[str, typer.Option(
         "--split", help="Which split: test or validation.")] = "test",
     data: DataDirOption = None,
@@ -88,7 +121,8 @@ def command(
         show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", metavar="PNG",
-        help="Write the confusion matrix as a heat map to this PNG.",
+        help="Write the confusion matrix as a heat map to this PNG, and the reliability "
+        "diagram with the accuracy-against-coverage curve beside it (NAME-calibration.png).",
         show_default=False)] = None,
     images: Annotated[Path | None, typer.Option(
         "--images", metavar="DIR",
@@ -99,11 +133,14 @@ def command(
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate a trained model: accuracy, loss, per-digit precision/recall/F1, the
-    confusion matrix and the most confused pairs.
+    confusion matrix and the most confused pairs; how far its confidence can be trusted
+    (expected calibration error, before and after `mnist calibrate`), and what answering
+    only above a confidence threshold gives (share answered, accuracy of the answers).
 
     The report goes to stderr; stdout gets `key<TAB>value` lines (accuracy, loss, images,
-    errors), or everything with --json. Inference runs the run's model.tflite on LiteRT.
-    Without --data, the dataset the run was trained on is used.
+    errors, ece), or everything with --json. Inference runs the run's model.tflite on
+    LiteRT. Without --data, the dataset the run was trained on is used. Several RUNs are
+    one ensemble: the average of their probabilities is evaluated.
 
     Example: mnist evaluate RUN --misclassified 24 --save worst.png --plot confusion.png
     """
@@ -118,16 +155,36 @@ def command(
                   force=force)
     if save is not None and misclassified == 0:
         misclassified = 32
+    from mnistcli.calibration import calibration_report, run_temperature
+    from mnistcli.ensemble import describe_runs, load_runs_predictor
     from mnistcli.evaluation import evaluate_run, save_mistakes_grid
     from mnistcli.runs import resolve_run
 
-    stdin_text = read_piped_stdin() if run is None else None
-    trained = resolve_run(run, stdin_text=stdin_text)
+    if runs:
+        trained_runs = [resolve_run(run) for run in runs]
+    else:
+        trained_runs = [resolve_run(None, stdin_text=read_piped_stdin())]
+    trained = trained_runs[0]
     if trained.source == "shipped" and not quiet:
         err_console.print("Using the model shipped with mnistcli (no run found).")
+    predictor = load_runs_predictor(trained_runs)
+    if len(trained_runs) > 1 and not quiet:
+        err_console.print(f"Ensemble of {len(trained_runs)} models: their probabilities are "
+                          "averaged.", markup=False)
     evaluation, arrays = evaluate_run(trained, split=split, data_dir=data, validation=validation,
-                                      misclassified=misclassified, images_dir=images)
-    grid = confusion_png = None
+                                      misclassified=misclassified, images_dir=images,
+                                      predictor=predictor)
+    if len(trained_runs) > 1:
+        evaluation.model = describe_runs(trained_runs)
+        evaluation.run = ", ".join(str(run.path) for run in trained_runs)
+    temperatures = [run_temperature(run.record) for run in trained_runs]
+    uncalibrated = None
+    if any(t is not None for t in temperatures):  # the "before": the models' own
+        uncalibrated = load_runs_predictor(trained_runs, calibrate=False).predict_proba(
+            arrays["images"])
+    calibration = calibration_report(arrays["probabilities"], arrays["labels"],
+                                     uncalibrated=uncalibrated, temperatures=temperatures)
+    grid = confusion_png = calibration_png = None
     if save is not None:
         grid = save_mistakes_grid(save, arrays["images"], arrays["labels"],
                                   arrays["probabilities"], arrays["mistakes"])
@@ -138,8 +195,10 @@ def command(
             evaluation.confusion, plot,
             title=f"{evaluation.model or 'model'} on {evaluation.images:,} "
                   f"{evaluation.split} images, accuracy {evaluation.accuracy:.2%}")
+        calibration_png = _plot_calibration(calibration, arrays, evaluation, plot)
     if not quiet:
         _report(evaluation)
+        _calibration_report(calibration)
         if evaluation.misclassified and not as_json:
             shown = ", ".join(f"#{m['index']} {m['true']} as {m['predicted']} "
                               f"({m['confidence']:.0%})" for m in evaluation.misclassified[:10])
@@ -148,13 +207,34 @@ def command(
             err_console.print(f"Wrote {len(arrays['mistakes'])} mistakes to {grid}",
                               markup=False)
         if confusion_png is not None:
-            err_console.print(f"Wrote the confusion matrix to {confusion_png}", markup=False)
+            err_console.print(f"Wrote the confusion matrix to {confusion_png} and the "
+                              f"reliability and coverage curves to {calibration_png}",
+                              markup=False)
     if as_json:
         record = evaluation.to_dict()
+        record["calibration"] = calibration.to_dict()
         record["grid"] = str(grid) if grid is not None else None
         record["plot"] = str(confusion_png) if confusion_png is not None else None
+        record["calibration_plot"] = \
+            str(calibration_png) if calibration_png is not None else None
         output_fields(record, Format.JSON)
         return
     output_fields({"accuracy": evaluation.accuracy, "loss": evaluation.loss,
                    "images": evaluation.images, "errors": evaluation.errors,
-                   "grid": grid, "plot": confusion_png}, Format.TSV)
+                   "ece": calibration.ece, "ece_calibrated": calibration.ece_calibrated,
+                   "grid": grid, "plot": confusion_png,
+                   "calibration_plot": calibration_png}, Format.TSV)
+
+
+def _plot_calibration(calibration, arrays, evaluation, plot: Path) -> Path:
+    """The reliability diagram and accuracy-against-coverage curve, beside --plot."""
+    from mnistcli.calibration import coverage_curve
+    from mnistcli.charts import plot_calibration
+
+    coverage, accuracy, _ = coverage_curve(arrays["probabilities"], arrays["labels"])
+    ece = calibration.ece_calibrated if calibration.calibrated else calibration.ece
+    return plot_calibration(
+        calibration.reliability or [], coverage, accuracy,
+        plot.with_name(f"{plot.stem}-calibration{plot.suffix or '.png'}"),
+        title=f"{evaluation.model or 'model'} on {evaluation.images:,} {evaluation.split} "
+              f"images: ECE {ece:.4f}")

@@ -29,7 +29,7 @@ def _accuracy(value: float | None) -> str:
 
 def command(
     runs: Annotated[list[str] | None, typer.Argument(
-        metavar="[RUN]...", autocompletion=completers.runs,
+        metavar="RUN", autocompletion=completers.runs,
         help="Run directory or .keras model file; several make one tflite model that "
         "averages their probabilities (an ensemble). Default: what is piped on stdin, else "
         "the latest run.", show_default=False)] = None,
