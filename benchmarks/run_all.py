@@ -35,6 +35,10 @@ BENCHMARKS = {
     "predict": (["benchmarks/predict_speed.py"],
                 "Start-up and throughput of `mnist predict` and `mnist evaluate` (LiteRT), "
                 "against the classic tutorial way of predicting one image."),
+    "realworld": (["benchmarks/realworld_accuracy.py"],
+                  "People's images, generated (benchmarks/realworld.py): single digits from "
+                  "Debian's font faces and synthetic handwriting through scan and photo "
+                  "degradations, and whole numbers, read by the shipped model."),
     "tradeoff": (["benchmarks/tradeoff.py"],
                  "Knowing when not to answer: the shipped model on the 10,000 test images, "
                  "answering only at a confidence of at least P (`mnist predict "
