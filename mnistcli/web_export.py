@@ -4,7 +4,8 @@ The directory written holds::
 
     index.html     the page (mnistcli/web/index.html, with the two scripts below added)
     app.js         the page's code, the same file `mnist serve` sends
-    mnist.js       the toolkit's preprocessing and a dense forward pass in JavaScript
+    mnist.js       the toolkit's preprocessing (see its header for what is ported) and
+                   a dense forward pass, in JavaScript
     model.js       the weights, as ``window.MNIST_MODEL`` (a script, not a fetched file,
                    so the page works opened from disk: browsers refuse fetch() on file://)
     style.css, icon.svg
