@@ -4,16 +4,30 @@ read by the shipped model."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image, ImageDraw
 
-from benchmarks.realworld import stroke_glyph
 from mnistcli.components import components, label
 from mnistcli.errors import ImageError
 from mnistcli.numbers import NumberReading, read_number, segment_digits
 
 HEIGHT = 60  # digit height in the test pictures, pixels
+
+
+def realworld():
+    """benchmarks/realworld.py, the generator of the real-world set (also when pytest is
+    started without the repository on sys.path)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("benchmarks.realworld")
+
+
+stroke_glyph = realworld().stroke_glyph
 
 
 @pytest.fixture(scope="module")

@@ -405,10 +405,15 @@ def handwritten(digit: int, height: int = 120, canvas: int | None = None,
                 blur: float = 0.0, pen: float = 1.0, invert: bool = False,
                 seed: int = 0) -> Image.Image:
     """A pen-stroke digit ``height`` px tall on a ``canvas`` px square picture."""
+    import importlib
+    import sys
+
+    from conftest import REPO
     from PIL import ImageFilter
 
-    from benchmarks.realworld import stroke_glyph
-
+    if str(REPO) not in sys.path:  # benchmarks/ is not a package installed with mnistcli
+        sys.path.insert(0, str(REPO))
+    stroke_glyph = importlib.import_module("benchmarks.realworld").stroke_glyph
     ink = stroke_glyph(digit, np.random.default_rng([seed, digit]), style=0)
     if pen != 1.0:  # a thicker or finer pen: grow or shrink the stroke
         size = max(3, int(round(abs(pen - 1) * 8)) | 1)
