@@ -586,3 +586,24 @@ def test_signals_during_a_download_publish_nothing_half_written(tmp_path, signal
     else:
         assert process.returncode == -signal.SIGKILL
     assert not part.with_suffix("").exists()
+
+
+def test_a_model_answering_nan_is_an_error_in_every_command(tmp_path):
+    """Case 10: a model whose outputs are NaN is refused before use (predict, evaluate,
+    export's accuracy check, serve all load through load_predictor); any JSON printed is
+    valid."""
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.set_weights([np.full(w.shape, np.nan, dtype=np.float32) for w in model.get_weights()])
+    path = tmp_path / "nan.keras"
+    model.save(path)
+    for args in (["predict", "--json", "-m", str(path), str(IMAGE)],
+                 ["evaluate", str(path), "--data", str(TINY_DATA), "--json"]):
+        result = invoke(*args)
+        assert result.exit_code == 1, result.output
+        assert "NaN" in result.stderr
+        if result.stdout.strip():
+            json.loads(result.stdout)  # strict: NaN tokens would fail here
