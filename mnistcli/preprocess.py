@@ -366,12 +366,22 @@ def _uneven_background(smooth: np.ndarray) -> np.ndarray:
         for j in range(grid_cols):
             block = smooth[row_edges[i]:row_edges[i + 1], col_edges[j]:col_edges[j + 1]]
             levels[i, j] = _quantile(block, UNEVEN_QUANTILE)
-    # block centres to pixels: bilinear, flat beyond the outer centres
+    # block centres to pixels: bilinear, flat beyond the outer centres. Interpolation is
+    # linear in the levels, so it is two small matrix products: (height x grid) weights,
+    # the levels, (grid x width) weights.
     centre_rows = (row_edges[:-1] + row_edges[1:] - 1) / 2
     centre_cols = (col_edges[:-1] + col_edges[1:] - 1) / 2
-    across = np.stack([np.interp(np.arange(width), centre_cols, row) for row in levels])
-    return np.stack([np.interp(np.arange(height), centre_rows, across[:, c])
-                     for c in range(width)], axis=1).astype(np.float32)
+    down = _interpolation_weights(height, centre_rows)
+    across = _interpolation_weights(width, centre_cols)
+    return (down @ levels.astype(np.float64) @ across.T).astype(np.float32)
+
+
+def _interpolation_weights(size: int, centres: np.ndarray) -> np.ndarray:
+    """(size, len(centres)) weights: row i holds how np.interp at i mixes the centres."""
+    positions = np.arange(size)
+    identity = np.eye(len(centres))
+    return np.stack([np.interp(positions, centres, identity[k])
+                     for k in range(len(centres))], axis=1)
 
 
 def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
@@ -405,10 +415,12 @@ def ink_map(grey: np.ndarray, name: str = "image") -> np.ndarray:
     sigma_smooth = _robust_sigma(residual_smooth[rows, cols])
     # Light that is not a plane (a phone's shadow, a vignette): a surface through each
     # block's paper level, taken when it explains the border far better than the plane.
-    surface = _uneven_background(smooth)
-    sigma_surface = _robust_sigma((smooth - surface)[rows, cols])
-    if sigma_smooth > MIN_INK and sigma_surface < UNEVEN_GAIN * sigma_smooth:
-        plane, residual_smooth, sigma_smooth = surface, smooth - surface, sigma_surface
+    # (Only worth computing when the plane leaves a visible misfit: most pictures don't.)
+    if sigma_smooth > MIN_INK:
+        surface = _uneven_background(smooth)
+        sigma_surface = _robust_sigma((smooth - surface)[rows, cols])
+        if sigma_surface < UNEVEN_GAIN * sigma_smooth:
+            plane, residual_smooth, sigma_smooth = surface, smooth - surface, sigma_surface
     sigma = _robust_sigma((grey - plane)[rows, cols])
     split = otsu_threshold(residual_smooth)
     ink_values = residual_smooth[residual_smooth > split]
