@@ -245,7 +245,7 @@ def test_evaluate_outputs_are_checked_before_evaluating(tmp_path, mnist_home):
 # --- case 12, 15: bad settings before training; runs that cannot be resumed -----------------
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--lr", "inf", "learning rate"), ("--lr", "nan", "learning rate"),
+    ("--lr", "inf", "learning-rate"), ("--lr", "nan", "learning-rate"),
     ("--seed", "-1", "seed"), ("--seed", str(2**40), "seed"),
 ])
 def test_bad_settings_fail_before_training(option, value, message, mnist_home):
