@@ -31,19 +31,28 @@ def _report(evaluation) -> None:
     err_console.print(f"accuracy [bold]{evaluation.accuracy:.2%}[/]  "
                       f"loss {evaluation.loss:.4f}  errors {evaluation.errors:,}")
 
-    scores = Table(title="Per digit", title_justify="left")
-    for header in ("digit", "precision", "recall", "F1", "images"):
+    # a model of another dataset names its classes (evaluation.class_names)
+    what = "class" if getattr(evaluation, "class_names", None) else "digit"
+    name = getattr(evaluation, "name", str)
+    scores = Table(title=f"Per {what}", title_justify="left")
+    for header in (what, "precision", "recall", "F1", "images"):
         scores.add_column(header, justify="right")
     for score in evaluation.per_digit:
-        scores.add_row(str(score.digit), f"{score.precision:.4f}", f"{score.recall:.4f}",
+        scores.add_row(name(score.digit), f"{score.precision:.4f}", f"{score.recall:.4f}",
                        f"{score.f1:.4f}", f"{score.support:,}")
     err_console.print(scores)
+    classes = len(evaluation.confusion)
+    if classes > MAX_TERMINAL_CLASSES:
+        err_console.print(f"Confusion matrix: {classes} classes, too wide for a terminal "
+                          "(--plot PNG draws it, --json gives it)", markup=False)
+        _report_confused(evaluation, name)
+        return
 
     matrix = Table(title="Confusion matrix (row: true, column: predicted)",
                    title_justify="left")
     matrix.add_column("", style="bold", justify="right")
-    for digit in range(10):
-        matrix.add_column(str(digit), justify="right")
+    for digit in range(classes):
+        matrix.add_column(name(digit), justify="right")
     worst = max((count for t, row in enumerate(evaluation.confusion)
                  for p, count in enumerate(row) if t != p), default=0)
     for true, row in enumerate(evaluation.confusion):
@@ -57,12 +66,19 @@ def _report(evaluation) -> None:
                 # the more often confused, the stronger the red
                 style = "bold red" if worst and count >= worst / 2 else "red"
                 cells.append(f"[{style}]{count}[/]")
-        matrix.add_row(str(true), *cells)
+        matrix.add_row(name(true), *cells)
     err_console.print(matrix)
+    _report_confused(evaluation, name)
 
+
+# A wider confusion matrix (EMNIST's 26 or 47 classes) is left to --plot and --json.
+MAX_TERMINAL_CLASSES = 16
+
+
+def _report_confused(evaluation, name) -> None:
     if evaluation.most_confused:
-        pairs = ", ".join(f"{pair['true']} as {pair['predicted']} ({pair['count']})"
-                          for pair in evaluation.most_confused)
+        pairs = ", ".join(f"{name(pair['true'])} as {name(pair['predicted'])} "
+                          f"({pair['count']})" for pair in evaluation.most_confused)
         err_console.print(f"Most confused: {pairs}", markup=False)
 
 
@@ -194,13 +210,16 @@ def command(
         confusion_png = plot_confusion(
             evaluation.confusion, plot,
             title=f"{evaluation.model or 'model'} on {evaluation.images:,} "
-                  f"{evaluation.split} images, accuracy {evaluation.accuracy:.2%}")
+                  f"{evaluation.split} images, accuracy {evaluation.accuracy:.2%}",
+            labels=getattr(evaluation, "class_names", None),
+            what="class" if getattr(evaluation, "class_names", None) else "digit")
         calibration_png = _plot_calibration(calibration, arrays, evaluation, plot)
     if not quiet:
         _report(evaluation)
         _calibration_report(calibration)
         if evaluation.misclassified and not as_json:
-            shown = ", ".join(f"#{m['index']} {m['true']} as {m['predicted']} "
+            name = getattr(evaluation, "name", str)
+            shown = ", ".join(f"#{m['index']} {name(m['true'])} as {name(m['predicted'])} "
                               f"({m['confidence']:.0%})" for m in evaluation.misclassified[:10])
             err_console.print(f"Worst mistakes: {shown}", markup=False)
         if grid is not None:
