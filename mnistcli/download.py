@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import http.client
 import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from mnistcli import __version__
 from mnistcli.datasets import DEFAULT_DATASET, DatasetFile, DatasetSpec, get_dataset, sha256_file
@@ -188,7 +183,9 @@ def _local_source(mirror: str, filename: str) -> Path | None:
         return expand_user(mirror) / filename
     parsed = urllib.parse.urlparse(mirror)
     if parsed.scheme == "file":
-        return Path(urllib.request.url2pathname(parsed.path)) / filename
+        from urllib.request import url2pathname
+
+        return Path(url2pathname(parsed.path)) / filename
     return None
 
 
@@ -246,6 +243,8 @@ def lock_path(directory: Path) -> Path:
 def dataset_lock(directory: Path, progress: DownloadProgress) -> Iterator[None]:
     """Hold the inter-process lock of ``directory`` while writing into it; when another
     process holds it, say so through ``progress`` and wait for it."""
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(lock_path(directory)))
     try:
         lock.acquire(timeout=0)
@@ -366,6 +365,11 @@ class _Fetcher:
         """Download ``url`` into ``part``, resuming after ``offset`` bytes when the server
         honours Range, never reading past the file's known size. Raises _Transient
         (retry), _MirrorFailed (next mirror) or DownloadError (a local failure: stop)."""
+        # the HTTP stack loads here, not with the module: most commands never download
+        import http.client
+        import urllib.error
+        import urllib.request
+
         filename, limit = entry.filename, entry.size
         headers = {"User-Agent": USER_AGENT}
         if offset:

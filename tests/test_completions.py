@@ -134,8 +134,9 @@ def test_run_names_complete_for_run_arguments(tmp_path):
         (tmp_path / "runs" / name).mkdir(parents=True)
     for words in ("mnist evaluate 2026", "mnist predict --model 2026",
                   "mnist plot-weights 2026", "mnist train --resume 2026"):
-        found, _modules = complete_words(words, MNIST_HOME=str(tmp_path))
+        found, modules = complete_words(words, MNIST_HOME=str(tmp_path))
         assert found == ["20260102T000000Z-logreg", "20260101T000000Z-cnn"], words
+        assert "numpy" not in modules  # every Tab would pay for it
 
 
 def test_completion_command_prints_the_committed_script():

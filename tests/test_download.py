@@ -637,7 +637,7 @@ def test_a_verified_copy_where_no_lock_can_be_made_is_still_used(spec, source,
         def acquire(self, timeout=None):
             raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("mnistcli.download.FileLock", ReadOnlyLock)
+    monkeypatch.setattr("filelock.FileLock", ReadOnlyLock)
     progress = RecordingProgress()
     result = download_dataset(DATASET, mirrors=[str(source)], progress=progress)
     assert [f.status for f in result.files] == [SKIPPED] * 4

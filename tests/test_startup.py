@@ -73,3 +73,24 @@ def test_completion_does_not_import_tensorflow():
                                             "COMP_WORDS": "mnist ", "COMP_CWORD": "1"})
     assert "download" in stdout.split()
     assert heavy(modules) == []
+
+
+# What `mnist --help` and completion must not load either: they would cost most of the
+# 0.2 s a start may take (numpy alone is ~0.1 s), and no help text needs them.
+NOT_FOR_HELP = ("numpy", "PIL", "http", "filelock", "matplotlib", "starlette", "uvicorn",
+                "ai_edge_litert")
+
+
+def test_help_and_completion_load_only_the_cli():
+    for args, env in ((("--help",), None),
+                      ((), {"_MNIST_COMPLETE": "complete_bash", "COMP_WORDS": "mnist ev",
+                            "COMP_CWORD": "1"})):
+        modules, _ = imported_modules(*args, env=env)
+        loaded = sorted(m for m in modules if m.split(".")[0] in NOT_FOR_HELP)
+        assert loaded == [], (args, loaded)
+        # typer's shell detection (completion only) needs subprocess and socket
+        assert ("socket" in modules) == bool(env), args
+    for command in registered_commands():
+        modules, _ = imported_modules(command, "--help")
+        loaded = sorted(m for m in modules if m.split(".")[0] in NOT_FOR_HELP)
+        assert loaded == [], (command, loaded)

@@ -15,13 +15,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from typer.completion import completion_init
 
 from mnistcli.cli import completers
 
 # The app has no --install-completion option, so typer would not register its shell
-# completion classes; without them `_MNIST_COMPLETE=complete_bash mnist` fails.
-completion_init()
+# completion classes; without them `_MNIST_COMPLETE=complete_bash mnist` fails. Only a
+# completion request needs them (they import shellingham and subprocess).
+if os.environ.get("_MNIST_COMPLETE"):
+    from typer.completion import completion_init
+
+    completion_init()
 
 # People-facing output (progress, tables, logs). stdout is reserved for data.
 # NO_COLOR is honoured by rich itself.

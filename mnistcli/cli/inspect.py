@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from rich.table import Table
 
 from mnistcli.cli.common import (
     DataDirOption,
@@ -20,7 +18,6 @@ from mnistcli.cli.common import (
     err_console,
 )
 from mnistcli.cli.output import JsonOption, emit, emit_json
-from mnistcli.cli.terminal import bar, color_enabled, draw_digits
 from mnistcli.datasets import (
     DATASETS,
     DEFAULT_DATASET,
@@ -28,19 +25,8 @@ from mnistcli.datasets import (
     DIGITS,
     SPLITS,
     get_dataset,
-    load_split,
 )
 from mnistcli.errors import DataError
-from mnistcli.fsutil import save_png
-from mnistcli.inspection import (
-    dataset_summary,
-    default_validation,
-    describe_images,
-    indices_of_label,
-    parse_indices,
-    pixel_stats,
-)
-from mnistcli.pictures import comparison_picture, digit_grid, enlarge, fit_in_square
 
 CAPTION_WIDTH = 40  # an image file's caption; 40 + 2 + 28 columns fit 80
 STATUS_TEXT = {
@@ -151,6 +137,8 @@ def command(
         _show_image_file(image, save, scale, json_output, quiet, spec.preprocessing)
         return
     if validation is None:
+        from mnistcli.inspection import default_validation
+
         validation = default_validation(data_dir, spec.name)
     if index or label is not None:
         _show_digits(index, label, count, split, save, scale, json_output, quiet, data_dir,
@@ -169,6 +157,14 @@ def _caption_label(spec, label: int) -> str:
 
 def _show_digits(index, label, count, split, save, scale, json_output, quiet, data_dir,
                  validation, dataset: str = DEFAULT_DATASET) -> None:
+    import numpy as np
+
+    from mnistcli.cli.terminal import draw_digits
+    from mnistcli.datasets import load_split
+    from mnistcli.fsutil import save_png
+    from mnistcli.inspection import describe_images, indices_of_label, parse_indices
+    from mnistcli.pictures import digit_grid, enlarge
+
     spec = get_dataset(dataset)
     what = "digit" if spec.class_names == DIGITS else "class"
     if index:
@@ -218,6 +214,13 @@ def _show_digits(index, label, count, split, save, scale, json_output, quiet, da
 
 def _show_image_file(source: str, save: Path | None, scale: int, json_output: bool,
                      quiet: bool, preprocessing: str = "mnist") -> None:
+    import numpy as np
+
+    from mnistcli.cli.terminal import draw_digits
+    from mnistcli.fsutil import save_png
+    from mnistcli.inspection import pixel_stats
+    from mnistcli.pictures import comparison_picture, fit_in_square
+
     # the preprocessing modules are only needed here
     from mnistcli.preprocess import load_image, to_grey
     from mnistcli.preprocess_fashion import preparation
@@ -247,6 +250,11 @@ def _show_image_file(source: str, save: Path | None, scale: int, json_output: bo
 
 def _show_summary(json_output, quiet, data_dir, validation,
                   dataset: str = DEFAULT_DATASET) -> None:
+    from rich.table import Table
+
+    from mnistcli.cli.terminal import bar, color_enabled
+    from mnistcli.inspection import dataset_summary
+
     spec = get_dataset(dataset)
     summary = dataset_summary(data_dir, dataset=spec.name, validation=validation)
     if json_output:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
 from mnistcli.cli import completers
@@ -18,6 +17,9 @@ from mnistcli.cli.common import (
 )
 from mnistcli.cli.output import JsonOption, emit, emit_json
 
+if TYPE_CHECKING:
+    import numpy as np
+
 THUMBNAIL_SIDE = 14  # pixels per map in the terminal: 14 columns by 7 rows
 ASCII_NEGATIVE = "-="  # weak, strong negative (without colour)
 ASCII_POSITIVE = "+#"
@@ -25,6 +27,7 @@ ASCII_POSITIVE = "+#"
 
 def _tile_lines(values: np.ndarray, diverging: bool, colour: bool):
     """One thumbnail (normalised values) as rich Text lines, two pixel rows per line."""
+    import numpy as np
     from rich.text import Text
 
     from mnistcli.cli.terminal import ASCII_RAMP, half_block_lines, ramp_levels
@@ -51,6 +54,8 @@ def _tile_lines(values: np.ndarray, diverging: bool, colour: bool):
 
 def draw_in_terminal(sections) -> None:
     """A small version of the picture on stderr: each map as a 14x14 thumbnail."""
+    import numpy as np
+
     from mnistcli.cli.terminal import color_enabled, draw_blocks
     from mnistcli.weight_maps import thumbnails
 

@@ -6,13 +6,14 @@ Starlette, uvicorn and the model's runtime are imported only once the command ru
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import socket
 
 from mnistcli.cli.common import QuietOption, err_console
 
@@ -36,6 +37,8 @@ def parse_size(text: str) -> int:
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:
@@ -52,6 +55,8 @@ def url_of(host: str, port: int) -> str:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket (port 0: a free one), so the URL printed is the real one."""
+    import socket
+
     host = host.strip("[]")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
