@@ -111,6 +111,8 @@ class Evaluation:
     data: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     misclassified: list[dict[str, Any]] = field(default_factory=list)
+    # your own images that could not be used (their errors); the metrics leave them out
+    skipped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,11 +179,18 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
         model_file = predictor.path
     loaded = time.perf_counter()
     paths: list[str] | None = None
+    probabilities = None
+    skipped: list[str] = []
     if images_dir is not None:
-        from mnistcli.preprocess import load_labelled_images
+        from mnistcli.predicting import predict_labelled_images
 
         split = "images"
-        images, labels, paths = load_labelled_images(images_dir)
+        labelled = predict_labelled_images(
+            images_dir, predictor, preprocessing=run.preprocessing,
+            class_names=None if run.digits else run.class_names)
+        images, labels, probabilities = (labelled.images, labelled.labels,
+                                         labelled.probabilities)
+        paths, skipped = labelled.paths, [str(error) for error in labelled.failures]
         source = str(images_dir)
     else:
         if validation is None:
@@ -194,7 +203,8 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
         images, labels = data.images, data.labels
         source = str(resolve_data_dir(directory))
     read = time.perf_counter()
-    probabilities = predictor.predict_proba(images)
+    if probabilities is None:
+        probabilities = predictor.predict_proba(images)
     predicted_at = time.perf_counter()
     evaluation = evaluate_probabilities(probabilities, labels, split=split)
     evaluation.model = run.model
@@ -202,6 +212,7 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
     evaluation.model_file = str(model_file)
     evaluation.backend = predictor.backend
     evaluation.data = source
+    evaluation.skipped = skipped
     mistakes = worst_mistakes(probabilities, labels, misclassified)
     evaluation.misclassified = [
         {"index": int(i), "true": int(labels[i]),

@@ -459,20 +459,35 @@ def load_labelled_images(directory: str | Path, preprocessing: str | None = None
     return images, labels, [path for path, _label in files]
 
 
+@dataclass(frozen=True)
+class LabelledPredictions:
+    """What the model answered for labelled images: the images it saw, their labels and
+    its probabilities, with ``paths``; ``failures``, the images that could not be used
+    (each its own error, as `mnist predict` reports them)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    paths: list[str]
+    failures: list[MnistError]
+
+
 def predict_labelled_images(directory: str | Path, predictor: Predictor,
                             preprocessing: str | None = None,
-                            class_names: Sequence[str] | None = None
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Predict every labelled image under ``directory``: (images, labels, probabilities,
-    paths). Any image that cannot be used raises one error naming it."""
+                            class_names: Sequence[str] | None = None) -> LabelledPredictions:
+    """Predict every labelled image under ``directory``. An image that cannot be used is
+    left out and listed in ``failures``; when none can be used, the first error (saying
+    how many more) is raised."""
     files = labelled_image_files(directory, class_names)
     predictions = list(predict_sources([path for path, _label in files], predictor,
                                        preprocessing=preprocessing))
     failures = [p.error for p in predictions if not p.ok]
-    if failures:
+    kept = [(p, label) for p, (_path, label) in zip(predictions, files, strict=True) if p.ok]
+    if not kept:
         raise first_failure(failures)
-    images = np.stack([p.pixels for p in predictions]).astype(np.uint8, copy=False)
-    probabilities = np.stack([p.probabilities for p in predictions]).astype(np.float32)
-    labels = np.array([label for _path, label in files], dtype=np.uint8)
-    return images, labels, probabilities, [path for path, _label in files]
-
+    return LabelledPredictions(
+        images=np.stack([p.pixels for p, _ in kept]).astype(np.uint8, copy=False),
+        labels=np.array([label for _, label in kept], dtype=np.uint8),
+        probabilities=np.stack([p.probabilities for p, _ in kept]).astype(np.float32),
+        paths=[p.source for p, _ in kept],
+        failures=failures)

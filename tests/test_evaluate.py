@@ -285,7 +285,7 @@ def test_falls_back_to_keras_without_litert(trained_run, monkeypatch):
 def test_evaluate_on_labelled_images_matches_the_core(trained_run):
     from conftest import FIXTURE_IMAGES
 
-    from mnistcli.preprocess import load_labelled_images
+    from mnistcli.predicting import load_labelled_images
 
     labelled = FIXTURE_IMAGES / "labelled"
     result = evaluate(str(trained_run), "--images", str(labelled), "--json",
@@ -304,6 +304,28 @@ def test_evaluate_on_labelled_images_matches_the_core(trained_run):
     assert len(record["misclassified"]) == record["errors"]
     for mistake in record["misclassified"]:
         assert Path(mistake["path"]).parent.name == str(mistake["true"])
+
+
+def test_unusable_labelled_images_are_each_an_error_and_the_rest_evaluated(trained_run,
+                                                                           tmp_path):
+    import shutil
+
+    from conftest import FIXTURE_IMAGES
+
+    labelled = tmp_path / "mine"
+    shutil.copytree(FIXTURE_IMAGES / "labelled", labelled)
+    (labelled / "4" / "broken.png").write_bytes(b"not an image")
+    nan = labelled / "7" / "nan.tiff"
+    Image.fromarray(np.full((20, 20), np.nan, dtype=np.float32)).save(nan)
+    result = evaluate(str(trained_run), "--images", str(labelled), "--json")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 2
+    assert any("broken.png" in line for line in errors)
+    assert any("nan.tiff" in line for line in errors)
+    record = json.loads(result.stdout)
+    assert record["images"] == 30 and len(record["skipped"]) == 2
+    assert "unexpected" not in result.stderr
 
 
 def test_labelled_images_with_dataset_options_is_a_usage_error(trained_run, tmp_path):

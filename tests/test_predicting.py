@@ -147,11 +147,28 @@ def test_predict_labelled_images_matches_the_pipeline_and_labels(tmp_path):
     for digit in (2, 5):
         (tmp_path / str(digit)).mkdir()
         draw_digit(digit).save(tmp_path / str(digit) / "a.png")
-    images, labels, probabilities, paths = predict_labelled_images(tmp_path, FakePredictor())
-    assert labels.tolist() == [2, 5] and len(paths) == 2
-    assert np.array_equal(images, load_labelled_images(tmp_path)[0])
-    assert probabilities.argmax(axis=1).tolist() == [
-        FakePredictor.expected_class(image) for image in images]
+    result = predict_labelled_images(tmp_path, FakePredictor())
+    assert result.labels.tolist() == [2, 5] and len(result.paths) == 2
+    assert result.failures == []
+    assert np.array_equal(result.images, load_labelled_images(tmp_path)[0])
+    assert result.probabilities.argmax(axis=1).tolist() == [
+        FakePredictor.expected_class(image) for image in result.images]
+
+
+def test_labelled_images_that_cannot_be_used_are_left_out_and_listed(tmp_path):
+    (tmp_path / "3").mkdir()
+    (tmp_path / "8").mkdir()
+    draw_digit(3).save(tmp_path / "3" / "a.png")
+    (tmp_path / "3" / "b.png").write_bytes(b"junk")
+    draw_digit(8).save(tmp_path / "8" / "c.png")
+    result = predict_labelled_images(tmp_path, FakePredictor())
+    assert result.labels.tolist() == [3, 8]
+    assert [Path(p).name for p in result.paths] == ["a.png", "c.png"]
+    assert len(result.failures) == 1 and "b.png" in str(result.failures[0])
+    for name in ("a.png", "c.png"):
+        (tmp_path / ("3" if name == "a.png" else "8") / name).write_bytes(b"junk")
+    with pytest.raises(ImageError, match=r"\(and 2 more\)"):
+        predict_labelled_images(tmp_path, FakePredictor())
 
 
 # ---------------------------------------------------------------- directories and batches

@@ -237,12 +237,21 @@ def command(
         record["calibration_plot"] = \
             str(calibration_png) if calibration_png is not None else None
         output_fields(record, Format.JSON)
-        return
-    output_fields({"accuracy": evaluation.accuracy, "loss": evaluation.loss,
-                   "images": evaluation.images, "errors": evaluation.errors,
-                   "ece": calibration.ece, "ece_calibrated": calibration.ece_calibrated,
-                   "grid": grid, "plot": confusion_png,
-                   "calibration_plot": calibration_png}, Format.TSV)
+    else:
+        output_fields({"accuracy": evaluation.accuracy, "loss": evaluation.loss,
+                       "images": evaluation.images, "errors": evaluation.errors,
+                       "ece": calibration.ece, "ece_calibrated": calibration.ece_calibrated,
+                       "grid": grid, "plot": confusion_png,
+                       "calibration_plot": calibration_png}, Format.TSV)
+    if evaluation.skipped:
+        # as `mnist predict` does: each unusable image its own error; the rest evaluated
+        for message in evaluation.skipped:
+            typer.echo(f"Error: {message}", err=True)
+        if not quiet:
+            err_console.print(f"{len(evaluation.skipped)} of "
+                              f"{len(evaluation.skipped) + evaluation.images} images could "
+                              "not be used; the scores above leave them out", markup=False)
+        raise typer.Exit(1)
 
 
 def _plot_calibration(calibration, arrays, evaluation, plot: Path) -> Path:
