@@ -6,7 +6,7 @@
     python benchmarks/cnn_best_search.py ensembles DIR           # seeds kept in DIR
     python benchmarks/cnn_best_search.py report [--out FILE]     # the Markdown tables
 
-Every candidate trains through the project's own code (``mnistcli.training.make_config``
+Every candidate trains through the project's own code (``mnistcli.recipes.make_config``
 and ``train``, what `mnist train` runs), each in its own process, on the classic split:
 55,000 training images, the last 5,000 of the training file held out as validation. The
 choice between candidates uses the validation accuracy only; the test set is read for the
@@ -133,7 +133,8 @@ def train_one(name: str, data_dir: str | None, epochs: int | None, seed: int,
     """Train candidate ``name`` as `mnist train` would, in this process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mnistcli.datasets import resolve_data_dir
-    from mnistcli.training import make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import train
 
     model = register(name)
     data_dir = str(resolve_data_dir(data_dir))

@@ -54,7 +54,8 @@ def train_one(model: str, data_dir: str | None, epochs: int | None = None,
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mnistcli.datasets import resolve_data_dir
     from mnistcli.models import get_model_spec
-    from mnistcli.training import make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import train
 
     spec = get_model_spec(model)
     data_dir = str(resolve_data_dir(data_dir))  # before MNIST_HOME moves to the scratch dir

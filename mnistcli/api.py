@@ -143,9 +143,9 @@ def train(model: str = "cnn", *, out: str | Path | None = None,
     loaded. ``recipe`` overrides the model's default recipe: epochs, batch_size,
     learning_rate, optimizer, seed, validation. ``observer``: a
     ``mnistcli.training.TrainingObserver`` that receives progress (default: silent)."""
-    from mnistcli import training
+    from mnistcli import recipes, training
 
-    config = training.make_config(model, data_dir=data_dir, **recipe)
+    config = recipes.make_config(model, data_dir=data_dir, **recipe)
     result = training.train(config, out=out, observer=observer)
     return load_model(result.run.path)
 

@@ -455,7 +455,8 @@ def test_phone_viewport(phone, server, tmp_path):
 def offline_app(tmp_path_factory):
     """A dense network trained on the tiny fixture, exported with --format web."""
     from mnistcli.export import export_model
-    from mnistcli.training import make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import train
 
     parent = tmp_path_factory.mktemp("web_export")
     config = make_config("mlp", epochs=5, batch_size=32, seed=1, validation=100,

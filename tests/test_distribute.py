@@ -90,7 +90,7 @@ def test_global_steps_are_whole_global_batches():
 
 def test_scaled_optimizer_warms_up_to_replicas_times_the_rate():
     from mnistcli.distribute import make_optimizer
-    from mnistcli.training import make_config
+    from mnistcli.recipes import make_config
 
     config = make_config("logreg", epochs=4, learning_rate=0.01)
     optimizer, rate, warmup = make_optimizer(config, steps_per_epoch=50, replicas=4)

@@ -28,7 +28,8 @@ from mnistcli.evaluation import (
     worst_mistakes,
 )
 from mnistcli.inference import load_predictor
-from mnistcli.training import make_config, train
+from mnistcli.recipes import make_config
+from mnistcli.training import train
 
 TINY_VALIDATION = 100
 runner = CliRunner()

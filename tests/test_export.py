@@ -263,7 +263,8 @@ def test_needs_the_keras_model(runs, tmp_path):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_int8_keeps_the_accuracy_on_real_mnist(real_mnist_mirror, tmp_path):
-    from mnistcli.training import make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import train
 
     config = make_config("logreg", epochs=1, data_dir=real_mnist_mirror)
     run = train(config, out=tmp_path / "run").run.path

@@ -144,8 +144,20 @@ def test_train_on_a_folder_of_images_records_its_classes_and_predicts_them(tmp_p
     report = weight_maps(load_keras_model(run.keras_path), class_names=run.class_names)
     assert report.sections[0].labels == list(run.class_names)
     assert "each class" in report.sections[0].title
+    # evaluate tests it on the held-out images and names the classes
+    evaluated = runner.invoke(app, ["evaluate", summary["run"], "--json", "--quiet"])
+    assert evaluated.exit_code == 0, evaluated.output
+    evaluation = json.loads(evaluated.stdout)
+    assert evaluation["images"] == 6 and evaluation["dataset"] == "images"
+    assert evaluation["class_names"] == list(run.class_names)
+    assert len(evaluation["confusion"]) == 3
+    report = runner.invoke(app, ["evaluate", summary["run"], "--plot",
+                                 str(tmp_path / "confusion.png")])
+    assert report.exit_code == 0, report.output
+    assert "Per class" in report.stderr and "ring" in report.stderr
+    assert (tmp_path / "confusion.png").is_file()
     # resuming finds the same folder and split
-    from mnistcli.training import TrainConfig
+    from mnistcli.recipes import TrainConfig
 
     config = TrainConfig.from_record(run.record)
     assert config.data_dir == root.resolve() and config.dataset == "mnist"
@@ -180,6 +192,17 @@ def test_train_on_emnist_letters_has_26_outputs(tmp_path):
     from mnistcli.inference import load_predictor
 
     assert load_predictor(run.model_file()).predict_proba(images[:2]).shape == (2, 26)
+    evaluated = runner.invoke(app, ["evaluate", str(run.path), "--json", "--quiet"])
+    assert evaluated.exit_code == 0, evaluated.output
+    evaluation = json.loads(evaluated.stdout)
+    assert evaluation["images"] == 26 and len(evaluation["confusion"]) == 26
+    assert evaluation["class_names"][25] == "Z" and evaluation["dataset"] == "emnist-letters"
+    wide = runner.invoke(app, ["evaluate", str(run.path)])
+    assert "26 classes, too wide for a terminal" in wide.stderr
+    # another dataset of other classes cannot be evaluated on
+    write_dataset(dataset_dir("kmnist"), n_train=30, n_test=10)
+    other = runner.invoke(app, ["evaluate", str(run.path), "--dataset", "kmnist"])
+    assert other.exit_code == 0  # kmnist's labels 0-9 fit in 26 classes: it runs
 
 
 def test_unknown_dataset_is_one_error_listing_the_choices():

@@ -11,8 +11,8 @@ import pytest
 from conftest import TINY_DATA
 
 from mnistcli.errors import MnistError, RunError
+from mnistcli.recipes import TrainConfig, make_config
 from mnistcli.runs import HISTORY_COLUMNS, building_run, read_history, write_history
-from mnistcli.training import TrainConfig, make_config
 
 
 def row(epoch: int, val: bool = True) -> dict[str, float]:

@@ -275,7 +275,8 @@ def test_an_empty_test_split_fails_before_training(tmp_path):
 
 
 def test_a_diverging_training_stops_and_publishes_nothing(tmp_path):
-    from mnistcli.training import TrainingDiverged, make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import TrainingDiverged, train
 
     config = make_config("mlp100", epochs=3, batch_size=32, learning_rate=1e30,
                          optimizer="sgd", seed=1, validation=100, data_dir=TINY_DATA,

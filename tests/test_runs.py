@@ -14,6 +14,7 @@ from mnistcli import runs as runs_module
 from mnistcli.cli import app
 from mnistcli.errors import RunError
 from mnistcli.models import MODELS
+from mnistcli.recipes import make_config
 from mnistcli.runs import (
     RUN_FILES,
     latest_run,
@@ -22,7 +23,7 @@ from mnistcli.runs import (
     parse_run_reference,
     resolve_run,
 )
-from mnistcli.training import make_config, train
+from mnistcli.training import train
 
 runner = CliRunner()
 

@@ -19,8 +19,9 @@ from mnistcli.datasets import load_split
 from mnistcli.errors import MnistError, RunError
 from mnistcli.inference import load_predictor
 from mnistcli.models import MODELS
+from mnistcli.recipes import make_config
 from mnistcli.runs import HISTORY_COLUMNS, RUN_FILES, load_run
-from mnistcli.training import TrainingObserver, make_config, resume, train
+from mnistcli.training import TrainingObserver, resume, train
 
 # the tiny fixture has 600 training images: keep 100 for validation
 TINY_VALIDATION = 100

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from mnistcli import models
 from mnistcli.cli import app
 from mnistcli.errors import MnistError
-from mnistcli.training import make_config, read_recipe_file
+from mnistcli.recipes import make_config, read_recipe_file
 
 runner = CliRunner()
 TINY = ["--data", str(TINY_DATA), "--validation", "100", "--max-steps", "2"]

@@ -13,7 +13,8 @@ TRAIN_STEPS = 4  # batches per epoch: enough to move the weights, quick on two c
 
 
 def make_run(model: str, parent: Path) -> Path:
-    from mnistcli.training import make_config, train
+    from mnistcli.recipes import make_config
+    from mnistcli.training import train
 
     config = make_config(model, epochs=1, batch_size=32, seed=1, validation=TINY_VALIDATION,
                          data_dir=TINY_DATA, max_steps=TRAIN_STEPS)

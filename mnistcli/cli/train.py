@@ -166,18 +166,18 @@ def _augment_choice(augment: bool | None, shift: float | None, rotate: float | N
 
 def _recipe(recipe_file: Path | None, from_run: str | None, augment, **flags) -> dict:
     """make_config's arguments: a --config file or --from-run run, then the flags given."""
-    from mnistcli import training
+    from mnistcli import recipes
 
     if recipe_file is not None and from_run is not None:
         raise typer.BadParameter("--config and --from-run each give a whole recipe; "
                                  "choose one", param_hint="--config")
     base: dict = {}
     if recipe_file is not None:
-        base = training.read_recipe_file(recipe_file)
+        base = recipes.read_recipe_file(recipe_file)
     elif from_run is not None:
         from mnistcli.runs import resolve_run
 
-        base = training.recipe_of_run(resolve_run(from_run))
+        base = recipes.recipe_of_run(resolve_run(from_run))
     recipe = {**base, **{key: value for key, value in flags.items() if value is not None}}
     if isinstance(augment, dict):
         # strengths from the flags refine the file's (or the model recipe's) table
@@ -318,7 +318,7 @@ def command(
         show_models(choose_format(as_json))
         return
 
-    from mnistcli import training
+    from mnistcli import recipes, training
 
     observer = _make_observer(quiet)
     recipe = _recipe(recipe_file, from_run, model=model, epochs=epochs,
@@ -354,7 +354,7 @@ def command(
         distribution.check()
         if dataset != DEFAULT_DATASET or "dataset" not in recipe:
             recipe["dataset"] = dataset
-        config = training.make_config(
+        config = recipes.make_config(
             recipe.pop("model", None) or DEFAULT_MODEL, data_dir=data, max_steps=max_steps,
             tensorboard=tensorboard, **recipe)
         result = _stoppable(lambda: training.train(config, out=out, observer=observer,
