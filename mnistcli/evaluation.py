@@ -113,9 +113,20 @@ class Evaluation:
     misclassified: list[dict[str, Any]] = field(default_factory=list)
     # your own images that could not be used (their errors); the metrics leave them out
     skipped: list[str] = field(default_factory=list)
+    # a model of another dataset: its dataset and class names (None for MNIST's digits)
+    dataset: str | None = None
+    class_names: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        for key in ("dataset", "class_names"):
+            if record[key] is None:
+                del record[key]
+        return record
+
+    def name(self, index: int) -> str:
+        """A class as people read it: its name, or the digit."""
+        return self.class_names[index] if self.class_names else str(index)
 
 
 def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray,
@@ -151,10 +162,15 @@ def data_dir_for(run: RunInfo, data_dir: Path | str | None) -> Path | None:
 def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None = None,
                  validation: int | None = None, misclassified: int = 0,
                  backend: str = "auto", images_dir: Path | str | None = None,
-                 predictor=None) -> tuple[Evaluation, dict[str, np.ndarray]]:
+                 predictor=None, dataset: str | None = None
+                 ) -> tuple[Evaluation, dict[str, np.ndarray]]:
     """Evaluate a run (or model file) on a split of the dataset, or with ``images_dir`` on
     your own labelled images (``DIR/<digit>/*.png``, preprocessed as `mnist predict`
     does; the split is then called ``"images"``).
+
+    ``dataset`` evaluates on another registry dataset than the run's (of the same
+    classes: an MNIST model on emnist-digits); a run trained on a folder of images is
+    tested on the share of it held out.
 
     ``predictor`` replaces the run's own model file (a calibrated one, an ensemble of
     several runs: mnistcli.ensemble.load_runs_predictor); the run then only says which
@@ -197,16 +213,34 @@ def evaluate_run(run: RunInfo, split: str = "test", data_dir: Path | str | None 
             recorded = (run.record.get("hyperparameters") or {}).get("validation")
             validation = int(recorded) if recorded is not None else DEFAULT_VALIDATION
         directory = data_dir_for(run, data_dir)
-        data = load_split(split, data_dir=directory, validation=validation)
+        from mnistcli.training_data import IMAGES, recorded_dataset, run_data
+
+        if dataset is None and run.dataset == IMAGES:
+            # a folder of images: its held-out split, chosen again with the run's seed
+            folder = run_data(run.record, data_dir, validation)
+            data, directory = folder.splits[split], folder.directory
+        else:
+            if dataset is not None and dataset != recorded_dataset(run.record):
+                directory = data_dir  # another dataset: not in the run's directory
+            dataset = dataset or recorded_dataset(run.record)
+            data = load_split(split, data_dir=directory, dataset=dataset,
+                              validation=validation)
         if len(data) == 0:
             raise MnistError(f"the {split} split is empty; nothing to evaluate")
         images, labels = data.images, data.labels
-        source = str(resolve_data_dir(directory))
+        source = str(resolve_data_dir(directory, dataset or "mnist"))
     read = time.perf_counter()
     if probabilities is None:
         probabilities = predictor.predict_proba(images)
     predicted_at = time.perf_counter()
+    if len(labels) and int(labels.max()) >= probabilities.shape[1]:
+        raise DataError(f"the images are labelled up to {int(labels.max())}, but the model "
+                        f"knows {probabilities.shape[1]} classes: evaluate it on a dataset "
+                        "of its own classes")
     evaluation = evaluate_probabilities(probabilities, labels, split=split)
+    if not run.digits:
+        evaluation.dataset = run.dataset
+        evaluation.class_names = list(run.class_names)
     evaluation.model = run.model
     evaluation.run = str(run.path)
     evaluation.model_file = str(model_file)

@@ -124,6 +124,11 @@ def command(
     split: Annotated[str, typer.Option(
         "--split", help="Which split: test or validation.")] = "test",
     data: DataDirOption = None,
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", "-d", metavar="NAME", autocompletion=completers.datasets,
+        help="Evaluate on this dataset instead of the run's own (of the model's classes, "
+        "e.g. an MNIST model on emnist-digits) [default: the run's].",
+        show_default=False)] = None,
     validation: Annotated[int | None, typer.Option(
         "--validation", metavar="N", min=0,
         help="Size of the validation split [default: what the run was trained with].",
@@ -163,9 +168,10 @@ def command(
     if split not in ("test", "validation"):
         raise typer.BadParameter(f"{split!r}: choose test or validation", param_hint="--split")
     if images is not None and (data is not None or validation is not None
-                               or split != "test"):
+                               or split != "test" or dataset is not None):
         raise typer.BadParameter("--images evaluates on your own images; it does not go "
-                                 "with --data, --split or --validation", param_hint="--images")
+                                 "with --data, --dataset, --split or --validation",
+                                 param_hint="--images")
     check_outputs(save, plot, None if plot is None else
                   plot.with_name(f"{plot.stem}-calibration{plot.suffix or '.png'}"),
                   force=force)
@@ -189,7 +195,7 @@ def command(
                           "averaged.", markup=False)
     evaluation, arrays = evaluate_run(trained, split=split, data_dir=data, validation=validation,
                                       misclassified=misclassified, images_dir=images,
-                                      predictor=predictor)
+                                      predictor=predictor, dataset=dataset)
     if len(trained_runs) > 1:
         evaluation.model = describe_runs(trained_runs)
         evaluation.run = ", ".join(str(run.path) for run in trained_runs)
