@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=os.environ.get("FASHION_MNIST_MIRROR"),
                         help="directory holding Fashion-MNIST's four .gz files")
     parser.add_argument("models", nargs="*", default=["cnn", "logreg"])
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.action == "report":
         if not RESULTS.is_file():
             raise SystemExit(f"{RESULTS} is missing: run `python benchmarks/fashion.py run`")
@@ -101,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.source is None:
         parser.error("--from DIR (or FASHION_MNIST_MIRROR) is needed")
     report = run(args.source, args.models)
+    if RESULTS.is_file():
+        # keep the rows of the models not trained this time (`run --from DIR cnn`)
+        kept = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
+                if line.startswith("| ") and line.split("|")[1].strip() not in args.models
+                and line.split("|")[1].strip() in TARGETS]
+        report = report.rstrip("\n") + "\n" + "".join(f"{line}\n" for line in kept)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report, encoding="utf-8")
     print(report, end="")
