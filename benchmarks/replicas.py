@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             config = {"cluster": {"worker": workers}, "task": {"type": "worker",
                                                                "index": index}}
             worker_env = {**env, "TF_CONFIG": json.dumps(config)}
-            if index:
-                worker_env["MNIST_HOME"] = tempfile.mkdtemp(prefix="mnist-worker-")
+            if index:  # the other worker's own home, which it must leave empty
+                worker_env["MNIST_HOME"] = str(Path(home) / "worker-home")
             processes.append(subprocess.Popen(
                 command(*train, "--distribute", "multi-worker"), env=worker_env,
                 stdout=subprocess.PIPE, text=True))
