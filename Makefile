@@ -58,6 +58,7 @@ benchmarks-best: install
 	  $(BEST) final --model cnn-best --seed $$seed --keep $(BEST_RUNS) || exit 1; done
 	for seed in 0 1 2; do \
 	  $(BEST) final --model cnn --seed $$seed --keep $(BEST_RUNS) || exit 1; done
+	$(BEST) final --model cnn-best --epochs 80 --seed 0 --keep $(BEST_RUNS)
 	$(BEST) ensembles $(BEST_RUNS)
 	$(BEST) report --out benchmarks/results/cnn_best.md
 
