@@ -35,6 +35,11 @@ BENCHMARKS = {
     "predict": (["benchmarks/predict_speed.py"],
                 "Start-up and throughput of `mnist predict` and `mnist evaluate` (LiteRT), "
                 "against the classic tutorial way of predicting one image."),
+    "serve": (["benchmarks/serve_load.py"],
+              "`mnist serve` under load: 8 concurrent clients posting a mix of 28x28 to "
+              "600x600 PNGs for 20 s on loopback (the load generator shares the 2 cores); "
+              "latencies as the server measures them; resident memory over 10,000 "
+              "requests; time from starting the command to `/healthz`."),
     "realworld": (["benchmarks/realworld_accuracy.py"],
                   "People's images, generated (benchmarks/realworld.py): single digits from "
                   "Debian's font faces and synthetic handwriting through scan and photo "
@@ -99,10 +104,22 @@ def run_benchmark(name: str) -> tuple[str, float]:
     return completed.stdout.strip(), elapsed
 
 
+def existing_sections(report: str) -> dict[str, str]:
+    """The report's "## name" sections, each with its heading, by name."""
+    sections: dict[str, str] = {}
+    for chunk in report.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        sections[name] = ("## " + chunk).rstrip()
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="write the report here (else stdout)")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--update", action="store_true",
+                        help="with --only and --out: rewrite only those sections of the "
+                        "existing report, keeping the others as they were measured")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = [name for name in names if name not in BENCHMARKS]
@@ -110,20 +127,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from "
                      f"{', '.join(BENCHMARKS)}")
 
+    kept = {}
+    if args.update:
+        if args.out is None or not args.out.is_file():
+            parser.error("--update rewrites sections of an existing --out report")
+        kept = existing_sections(args.out.read_text(encoding="utf-8"))
     sections = [
         "# Benchmarks",
         "",
         "Every number below was printed by a script in `benchmarks/`; this file is written "
         "by `make benchmarks` (`python benchmarks/run_all.py --out BENCHMARKS.md`) with "
-        "the real MNIST files (`MNIST_MIRROR=DIR` or after `mnist download`).",
+        "the real MNIST files (`MNIST_MIRROR=DIR` or after `mnist download`). Each section "
+        "says when it was measured; `--only NAME --update` remeasures one.",
         "",
-        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {machine_line()}.",
+        f"Machine: {machine_line()}.",
     ]
-    for name in names:
+    for name in BENCHMARKS:
+        if name not in names:
+            if name in kept:
+                sections += ["", kept[name]]
+            continue
         script, what = BENCHMARKS[name]
         output, elapsed = run_benchmark(name)
         sections += ["", f"## {name}", "", what, "", "Reproduce: `.venv/bin/python "
-                     f"{' '.join(script)}` ({duration(elapsed)} here)", "", output]
+                     f"{' '.join(script)}` ({duration(elapsed)} here, measured "
+                     f"{time.strftime('%Y-%m-%d', time.gmtime())})", "", output]
     report = "\n".join(sections) + "\n"
     if args.out is None:
         print(report, end="")
