@@ -169,7 +169,7 @@ def train_one(name: str, data_dir: str | None, epochs: int | None, seed: int,
         "test_accuracy": record["metrics"]["test_accuracy"] if keep else None,
         "history": [{"epoch": int(r["epoch"]), "val_accuracy": r["val_accuracy"],
                      "seconds": r["seconds"]} for r in history],
-        "run": str(out) if keep else None,
+        "run": out.name if keep else None,  # no path of this machine in the results
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load": os.getloadavg()[0],
     }
@@ -267,6 +267,20 @@ def evaluate_ensembles(directory: Path, data_dir: str | None) -> list[dict]:
 
 
 # ------------------------------------------------------------------- report
+
+def _scrub_paths() -> None:
+    """Keep only the run directory's name in the results (older rows held its path)."""
+    if not RESULTS_JSONL.is_file():
+        return
+    rows = [json.loads(line) for line in RESULTS_JSONL.read_text().splitlines() if line]
+    changed = False
+    for row in rows:
+        if row.get("run") and Path(row["run"]).name != row["run"]:
+            row["run"] = Path(row["run"]).name
+            changed = True
+    if changed:
+        RESULTS_JSONL.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
 
 def _rows(stage: str) -> list[dict]:
     if not RESULTS_JSONL.is_file():
@@ -437,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{row['model']} {len(row['members'])} run(s): "
                   f"{row['test_accuracy']:.2%}", file=sys.stderr, flush=True)
         return 0
+    _scrub_paths()
     text = report()
     if args.out:
         from mnistcli.fsutil import write_text_atomic
