@@ -232,7 +232,7 @@ def test_a_worker_killed_mid_run_fails_the_chief_and_publishes_nothing(tmp_path,
             break
     assert any(line.startswith("epoch 2/") for line in lines), "".join(lines)[-3000:]
     worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=60)
+    worker.communicate(timeout=60)  # reaps it and closes its pipes
     chief_out, chief_err = chief.communicate(timeout=300)
     assert chief.returncode == 1
     assert "Error: distributed training stopped: another worker of the cluster failed" \
