@@ -344,8 +344,10 @@ def report() -> str:
              f"Short runs of {SEARCH_EPOCHS} epochs (the schedule makes a whole cycle in "
              "them), seed 0; chosen on the 5,000 validation images.", "",
              "Training s is wall-clock under the load of a shared machine (the 1-minute "
-             "load average in brackets); CPU s / 2 is what the run (with its start, test "
-             "and conversion) would take alone on 2 cores.", "",
+             "load average in brackets). CPU s / 2 (the whole process: start, training, "
+             "test, conversion) is a lower bound of what the run takes alone on 2 cores: "
+             "TensorFlow keeps them about 70% busy (the cnn's 15 epochs, 153 CPU s / 2 "
+             "below, took 221 s alone in the zoo table).", "",
              "| candidate | what | epochs | parameters | val accuracy | training s "
              "| s/epoch | CPU s / 2 | measured (load) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
