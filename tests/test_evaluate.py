@@ -155,8 +155,10 @@ def test_report_on_stderr_and_key_values_on_stdout(trained_run):
     result = evaluate(str(trained_run))
     assert result.exit_code == 0, result.stderr
     values = dict(line.split("\t") for line in result.stdout.splitlines())
-    assert set(values) == {"accuracy", "loss", "images", "errors"}
-    assert values["images"] == "200"
+    # ece: the expected calibration error (issue 15); ece_calibrated only for a run
+    # with a temperature
+    assert set(values) == {"accuracy", "loss", "images", "errors", "ece"}
+    assert values["images"] == "200" and 0 <= float(values["ece"]) <= 1
     assert "Confusion matrix" in result.stderr and "precision" in result.stderr
 
 
@@ -267,14 +269,17 @@ def test_nonexistent_run_argument():
 
 
 @pytest.mark.slow
-def test_falls_back_to_keras_without_litert(trained_run, monkeypatch):
-    import mnistcli.evaluation as evaluation_module
+def test_falls_back_to_tensorflows_interpreter_without_litert(trained_run, monkeypatch):
+    import mnistcli.inference as inference_module
 
-    monkeypatch.setattr(evaluation_module, "litert_available", lambda: False)
+    # where LiteRT has no wheel (Windows, Intel macOS) the same .tflite runs on
+    # TensorFlow's own interpreter, with the same answers
+    monkeypatch.setattr(inference_module, "litert_available", lambda: False)
     result = evaluate(str(trained_run), "--json", "--quiet")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["backend"] == "keras" and report["model_file"].endswith("model.keras")
+    assert report["backend"] == "tensorflow-lite"
+    assert report["model_file"].endswith("model.tflite")
     monkeypatch.undo()
     lite = json.loads(evaluate(str(trained_run), "--json", "--quiet").stdout)
     assert lite["backend"] == "litert"
@@ -349,6 +354,9 @@ def test_plot_writes_the_confusion_matrix(trained_run, tmp_path):
     assert f"plot\t{out}" in result.stdout.splitlines()
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.width > 300
-    assert [p.name for p in tmp_path.iterdir()] == ["confusion.png"]
-    as_json = evaluate(str(trained_run), "--plot", str(out), "--json")
+    # beside it, the reliability diagram and coverage curve (issue 15)
+    calibration = tmp_path / "confusion-calibration.png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [calibration.name, out.name]
+    assert f"calibration_plot\t{calibration}" in result.stdout.splitlines()
+    as_json = evaluate(str(trained_run), "--plot", str(out), "--json", "--force")
     assert json.loads(as_json.stdout)["plot"] == str(out)
