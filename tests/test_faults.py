@@ -537,8 +537,10 @@ class _SlowMirror(http.server.BaseHTTPRequestHandler):
             pass
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_a_download_says_interrupted(tmp_path):
+def signal_a_download_in_flight(tmp_path: Path, signum: int
+                                ) -> tuple[subprocess.Popen, str, str, Path]:
+    """Start `mnist download` from a slow local mirror, send ``signum`` once the first
+    file's .part holds bytes; (process, stdout, stderr, that .part path)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowMirror)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -547,14 +549,20 @@ def test_ctrl_c_during_a_download_says_interrupted(tmp_path):
             [*MNIST, "download", "--mirror", f"http://127.0.0.1:{server.server_address[1]}/"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
         part = tmp_path / "home" / "datasets" / "mnist" / "train-images-idx3-ubyte.gz.part"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not (part.exists() and part.stat().st_size) and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         server.shutdown()
         server.server_close()
+    return process, stdout, stderr, part
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_download_says_interrupted(tmp_path):
+    process, stdout, stderr, part = signal_a_download_in_flight(tmp_path, signal.SIGINT)
     assert process.returncode == 130
     assert stderr.rstrip().endswith("Interrupted.")
     assert "Traceback" not in stderr and stdout == ""

@@ -560,27 +560,10 @@ def test_mnist_error_base():
 def test_signals_during_a_download_publish_nothing_half_written(tmp_path, signal_name):
     """SIGTERM is Ctrl-C (exit 130, "Interrupted."); SIGKILL leaves only the .part file a
     later download resumes. The final name never holds a partial file."""
-    import http.server
-    import threading
+    from test_faults import signal_a_download_in_flight
 
-    from test_faults import _env, _SlowMirror
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowMirror)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        process = subprocess.Popen(
-            [*MNIST, "download", "--mirror", f"http://127.0.0.1:{server.server_address[1]}/"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
-        part = tmp_path / "home" / "datasets" / "mnist" / "train-images-idx3-ubyte.gz.part"
-        deadline = time.monotonic() + 120
-        while not (part.exists() and part.stat().st_size) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(getattr(signal, signal_name))
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        server.shutdown()
-        server.server_close()
+    process, stdout, stderr, part = signal_a_download_in_flight(
+        tmp_path, getattr(signal, signal_name))
     assert "Traceback" not in stderr and stdout == ""
     if signal_name == "SIGTERM":
         assert process.returncode == 130 and stderr.rstrip().endswith("Interrupted.")

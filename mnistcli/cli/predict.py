@@ -100,6 +100,15 @@ def _table_columns(show: bool, what: str = "digit") -> list[Column]:
     return columns
 
 
+def _exit_if_failed(failures: int, answered: int, quiet: bool) -> None:
+    """Each failed image has had its own Error line; say how many, and exit 1."""
+    if failures:
+        if answered and not quiet:
+            err_console.print(f"{failures} of {failures + answered} images failed",
+                              markup=False)
+        raise typer.Exit(1)
+
+
 def _predict_numbers(paths: list[str], predictor, fmt: Format, show: bool,
                      quiet: bool, min_confidence: float | None = None) -> None:
     """``--number``: mnistcli.numbers.read_number on each image, through the output layer
@@ -145,11 +154,7 @@ def _predict_numbers(paths: list[str], predictor, fmt: Format, show: bool,
                Column("number", text=lambda r: "?" if r.get("rejected") else r["number"]),
                Column("confidence", text=lambda r: f"{r['confidence']:.4f}", justify="right")]
     output_rows(records(), columns, fmt, json_lines=True)
-    if failures:
-        if answered and not quiet:
-            err_console.print(f"{failures} of {failures + answered} images failed",
-                              markup=False)
-        raise typer.Exit(1)
+    _exit_if_failed(failures, answered, quiet)
 
 
 def command(
@@ -261,8 +266,4 @@ def command(
 
     columns = _table_columns(show, what) if fmt is Format.TABLE else _columns(k, what)
     output_rows(records(), columns, fmt, json_lines=True)
-    if failures:
-        if answered and not quiet:
-            err_console.print(f"{failures} of {failures + answered} images failed",
-                              markup=False)
-        raise typer.Exit(1)
+    _exit_if_failed(failures, answered, quiet)
