@@ -274,16 +274,18 @@ def prepare_sources(sources: Iterable[ImageSource], stdin: BinaryIO | None = Non
     as Python's multiprocessing starts them, so a script using them needs the usual
     ``if __name__ == "__main__":`` guard; the default, 1, prepares here."""
     sources = list(sources)
+    expanded: Iterable[tuple[ImageSource, ImageError | None]] = expand_sources(sources)
     if workers != 1 and all(isinstance(s, (str, Path)) and str(s) != STDIN
                             for s in sources):
-        items = [(str(source), error) for source, error in expand_sources(sources)]
+        # counted first to choose the workers; listed once either way
+        expanded = [(str(source), error) for source, error in expanded]
         if workers is None:
-            workers = preparation_workers(len(items))
+            workers = preparation_workers(len(expanded))
         if workers > 1:
-            yield from _prepare_in_processes(items, preprocessing, workers)
+            yield from _prepare_in_processes(expanded, preprocessing, workers)
             return
     stdin_used = False
-    for source, error in expand_sources(sources):
+    for source, error in expanded:
         name = _source_name(source)
         if error is not None:
             yield PreparedImage(name, error=error)
