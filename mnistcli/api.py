@@ -78,10 +78,11 @@ class Model:
 
     @property
     def class_names(self) -> list[str]:
-        recorded = (self.run.record.get("data") or {}).get("class_names")
-        if recorded:
-            return [str(name) for name in recorded]
-        return [str(index) for index in range(int(getattr(self._predictor, "num_classes", 10)))]
+        """The run's class names (RunInfo knows them: recorded, else MNIST's digits); a
+        bare model file of another class count gets its indices."""
+        names = [str(name) for name in self.run.class_names]
+        count = int(getattr(self._predictor, "num_classes", len(names)))
+        return names if len(names) == count else [str(index) for index in range(count)]
 
     def predict(self, image: Any) -> Answer:
         """The answer for one image; raises an MnistError (ImageError, ...) if the image
@@ -110,7 +111,9 @@ class Model:
                 sources.append(image)
             else:
                 sources.append(NamedImage(f"<image {index}>", image))
-        return list(predict_sources(sources, self._predictor))
+        # prepared as the run's dataset was made (Fashion-MNIST's conversion differs)
+        return list(predict_sources(sources, self._predictor,
+                                    preprocessing=self.run.preprocessing))
 
     def _answer(self, prediction: Prediction) -> Answer:
         names = self.class_names

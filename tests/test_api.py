@@ -83,3 +83,23 @@ def test_readme_python_examples_run(tmp_path):
     assert lines[0].startswith("4 ")  # the photo crop fixture is a 4
     assert any("no such file" in line for line in lines)
     assert re.search(r"logreg \d+\.\d+%$", lines[-1])
+
+
+def test_a_runs_class_names_and_preparation_are_used(tmp_path, monkeypatch):
+    from mnistcli.api import Model
+    from mnistcli.preprocess import load_image
+    from mnistcli.preprocess_fashion import preparation
+    from mnistcli.runs import RunInfo
+
+    monkeypatch.setenv("MNIST_HOME", str(tmp_path))
+    shipped = mnistcli.load_model()
+    names = [f"class {index}" for index in range(10)]
+    record = {"model": "cnn", "class_names": names, "preprocessing": "fashion"}
+    model = Model(RunInfo(path=tmp_path, source="run", record=record), shipped._predictor)
+    assert model.class_names == names
+    path = FIXTURE_IMAGES / "3_black_on_white.png"
+    answer = model.predict(path)
+    assert answer.label == names[answer.digit]
+    expected = preparation("fashion")(load_image(path), str(path))
+    assert np.array_equal(answer.pixels, expected)
+    assert not np.array_equal(answer.pixels, shipped.predict(path).pixels)
